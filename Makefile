@@ -1,0 +1,68 @@
+# The front door. `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOUSING := $(VENV)/bin/housing
+LINT_PATHS := src api frontend tests
+
+# Offline copy of the dataset when it sits beside the project (CI, this workplace); elsewhere
+# scikit-learn downloads it.
+SHARED_DATA := $(abspath ../shared/data/scikit_learn_data)
+ifeq ($(origin SCIKIT_LEARN_DATA), undefined)
+ifneq ($(wildcard $(SHARED_DATA)),)
+export SCIKIT_LEARN_DATA := $(SHARED_DATA)
+endif
+endif
+
+.PHONY: help install install-dev system-deps run test lint format data train serve ui bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=/path/to/python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed-runtime: $(PY) requirements.txt pyproject.toml
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed-runtime requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed-runtime ## Create or reuse .venv and install the runtime dependencies
+
+install-dev: $(VENV)/.installed-dev ## Install the test and lint tools as well
+
+system-deps: ## Install the Debian packages the tests drive (prometheus, chromium, wrk) if missing
+	@scripts/system-deps.sh
+
+data: install ## Load, validate and split the data into data/
+	$(HOUSING) data
+
+train: data ## Train the three candidates, log them to MLflow, register and gate the champion
+	$(HOUSING) train
+
+run: install ## Install, prepare data, train if no champion exists, start the stack
+	$(HOUSING) data
+	$(HOUSING) train --if-no-champion
+
+lint: install-dev ## black --check, flake8, bandit
+	$(PY) -m black --check -q $(LINT_PATHS)
+	$(PY) -m flake8 $(LINT_PATHS)
+	$(PY) -m bandit -q -c pyproject.toml -r src api frontend
+
+format: install-dev ## Reformat with black
+	$(PY) -m black -q $(LINT_PATHS)
+
+test: install-dev system-deps lint ## Install everything, lint, run the whole test suite
+	$(PY) -m pytest
+
+clean: ## Remove generated state (data outputs, MLflow store, logs) but keep .venv
+	rm -rf data/processed data/interim mlflow.db mlruns mlartifacts var test-artifacts .coverage*

@@ -1,0 +1,63 @@
+"""California's outline, for the "the house is in California" business rule.
+
+A simplified state polygon (lon, lat), clockwise from the Oregon border on the coast. The land
+borders (Oregon at 42°N, Nevada's straight and diagonal lines, the Colorado River, Mexico) follow
+the real ones closely, because that is where a wrong coordinate lands; the coastline is pushed a
+little out to sea so that coastal block groups and the inhabited islands (Avalon) stay inside.
+The outline is simplified, so it is widened by ``TOLERANCE_DEGREES`` (about 5 km): census
+centroids sit right on the Tahoe and Colorado River borders. Shapely does the point-in-polygon
+test on a prepared geometry (a few microseconds per point).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import shapely
+from shapely.geometry import Polygon
+
+CALIFORNIA_OUTLINE: tuple[tuple[float, float], ...] = (
+    (-124.60, 42.00),  # coast at the Oregon border, at sea
+    (-120.00, 42.00),  # Oregon / Nevada / California corner
+    (-120.00, 39.00),  # Lake Tahoe: the straight Nevada line ends
+    (-114.63, 35.00),  # diagonal Nevada line meets the Colorado River
+    (-114.56, 34.80),
+    (-114.13, 34.27),  # Colorado River, Parker
+    (-114.43, 34.08),
+    (-114.53, 33.93),
+    (-114.50, 33.60),
+    (-114.72, 33.40),
+    (-114.70, 33.08),
+    (-114.46, 32.85),
+    (-114.47, 32.72),  # Yuma: the Mexican border starts
+    (-117.12, 32.53),  # Mexican border reaches the Pacific
+    (-117.40, 32.45),  # at sea from here on
+    (-117.70, 33.00),
+    (-118.70, 33.20),  # south of Santa Catalina
+    (-119.70, 33.70),
+    (-120.70, 34.30),
+    (-121.20, 35.20),
+    (-122.20, 36.30),
+    (-122.40, 36.90),
+    (-122.90, 37.60),
+    (-123.40, 38.20),
+    (-124.10, 39.00),
+    (-124.70, 40.30),
+    (-124.50, 41.00),
+)
+
+
+TOLERANCE_DEGREES = 0.05
+
+
+@lru_cache(maxsize=1)
+def california() -> Polygon:
+    """The outline as a prepared shapely polygon."""
+    polygon = Polygon(CALIFORNIA_OUTLINE).buffer(TOLERANCE_DEGREES)
+    shapely.prepare(polygon)
+    return polygon
+
+
+def in_california(latitude: float, longitude: float) -> bool:
+    """Whether a point lies inside the state outline."""
+    return bool(shapely.contains_xy(california(), longitude, latitude))
