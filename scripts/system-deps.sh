@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real, only when missing:
-# prometheus (+ promtool), chromium (Playwright's browser tests) and wrk (the load generator).
+# prometheus (+ promtool), prometheus-alertmanager (+ amtool), chromium (Playwright's browser
+# tests) and wrk (the load generator).
 set -euo pipefail
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -25,3 +26,59 @@ def dataset_available() -> bool:
     """Whether scikit-learn can load California Housing without a download."""
     home = os.environ.get("SCIKIT_LEARN_DATA")
     return bool(home) and (Path(home) / "cal_housing_py3.pkz").exists()
+
+
+QUICK_TRAIN = {
+    "seed": 42,
+    "cv_folds": 2,
+    "n_neighbors": 10,
+    "importance_rows": 200,
+    "latency_repeats": 5,
+    "candidates": {
+        "linear": {"alpha": [1.0]},
+        "random_forest": {"n_estimators": [20], "max_samples": [0.5], "min_samples_leaf": [3]},
+        "gradient_boosting": {"max_iter": [60], "learning_rate": [0.2]},
+    },
+}
+"""Small settings for tests: no search, few trees; the pipelines and logging are the real ones."""
+
+
+@pytest.fixture
+def quick_train_params() -> dict:
+    """The ``train:`` params `trained_registry` uses (a copy: edit freely)."""
+    return copy.deepcopy(QUICK_TRAIN)
+
+
+@pytest.fixture(scope="session")
+def trained_registry(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Tracking URI of a temporary MLflow store (sqlite + local artifacts) after one real, quick
+    training on the real data: three candidate runs, a registered version aliased `champion`.
+    The data it trained on (``housing data`` layout) is in ``data/`` beside the database."""
+    from housing import data, train
+    from housing.settings import Settings
+
+    root = tmp_path_factory.mktemp("trained-registry")
+    data.prepare(root / "data", data.DataParams(test_size=0.2, seed=42, reference_size=2000))
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    settings = Settings(
+        data_dir=root / "data", reports_dir=root / "reports", MLFLOW_TRACKING_URI=uri
+    )
+    result = train.train(settings, train.TrainParams.model_validate(QUICK_TRAIN))
+    assert result.promoted, "a fresh registry must get a champion"
+    return uri
+
+
+@pytest.fixture
+def registry_copy(trained_registry: str, tmp_path: Path) -> str:
+    """Tracking URI of a private copy of `trained_registry` (same artifacts), for tests that
+    register or promote versions without changing the shared store."""
+    import sqlite3
+
+    source = sqlite3.connect(trained_registry.removeprefix("sqlite:///"))
+    target = sqlite3.connect(tmp_path / "mlflow.db")
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"

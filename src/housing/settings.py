@@ -20,6 +20,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     params_file: Path = Path("params.yaml")
+    reports_dir: Path = Path("reports")
     model_name: str = "california-housing"
     experiment_name: str = "california-housing"
     mlflow_tracking_uri: str = Field(

@@ -1,0 +1,40 @@
+"""Start and stop the service with the app: log, model, batcher, background tasks.
+
+Background tasks are coroutine functions taking the app; other parts of the system (model
+polling, drift monitoring from ``api.monitoring``) are listed in ``BACKGROUND_TASKS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import FastAPI
+
+from api.monitoring import run_monitor
+from housing.service.runtime import Runtime
+
+BackgroundTask = Callable[[FastAPI], Awaitable[None]]
+
+
+async def poll_model(app: FastAPI) -> None:
+    """Reload the model when the registry alias moves."""
+    await app.state.runtime.poll_model()
+
+
+BACKGROUND_TASKS: list[BackgroundTask] = [poll_model, run_monitor]
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start the runtime and the background tasks; on shutdown, stop them in reverse."""
+    app.state.runtime = await Runtime.start(app.state.settings, app.state.metrics)
+    tasks = [asyncio.create_task(task(app), name=task.__name__) for task in BACKGROUND_TASKS]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await app.state.runtime.stop()

@@ -1,0 +1,60 @@
+"""Feedback: the observed value for an earlier prediction (for live accuracy)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import RuntimeDep, started
+from api.errors import ERROR_RESPONSES, log_and_respond
+from housing.service import log as prediction_log
+from housing.service.schemas import ErrorBody, Feedback, FeedbackRequest, ValidationErrorBody
+
+router = APIRouter(tags=["feedback"])
+
+
+@router.post(
+    "/feedback",
+    response_model=Feedback,
+    responses={
+        404: {"model": ErrorBody, "description": "No successful prediction has this id"},
+        409: {"model": ErrorBody, "description": "Feedback for this prediction exists already"},
+        422: {"model": ValidationErrorBody},
+        **ERROR_RESPONSES,
+    },
+)
+async def feedback(
+    body: FeedbackRequest, request: Request, response: Response, runtime: RuntimeDep
+) -> Feedback | JSONResponse:
+    """Record the true value of a prediction; answered once the feedback is in the log."""
+    engine = runtime.engine
+    inputs = body.model_dump()
+    found = await run_in_threadpool(prediction_log.find_prediction, engine, body.prediction_id)
+    if found is None:
+        detail = f"no successful prediction has id {body.prediction_id!r}"
+        return await log_and_respond(request, 404, detail, inputs=inputs)
+    if await run_in_threadpool(prediction_log.feedback_exists, engine, body.prediction_id):
+        detail = f"feedback for {body.prediction_id!r} was recorded already"
+        return await log_and_respond(request, 409, detail, inputs=inputs)
+    feedback_id = prediction_log.new_id()
+    row = prediction_log.new_row(
+        prediction_log.FEEDBACK,
+        feedback_id,
+        status=200,
+        inputs=inputs,
+        feedback_for=body.prediction_id,
+        actual=body.actual,
+        prediction=found.value,
+        predicted_at=found.created_at,
+        model_version=found.model_version,
+    )
+    await runtime.batcher.record(row, started(request))
+    response.headers["X-Request-ID"] = feedback_id
+    return Feedback(
+        feedback_id=feedback_id,
+        prediction_id=body.prediction_id,
+        prediction=found.value,
+        actual=body.actual,
+        model_version=found.model_version,
+    )

@@ -1,0 +1,95 @@
+"""Predictions: one house, or a batch with a result or an error per row."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
+
+from api.deps import RuntimeDep, started
+from api.errors import ERROR_RESPONSES, count_failures
+from housing.features import FEATURE_NAMES, TARGET_DOLLARS
+from housing.service.log import BATCH, PREDICT, new_id, new_row
+from housing.service.rules import describe
+from housing.service.schemas import (
+    BatchItem,
+    BatchPrediction,
+    BatchRequest,
+    House,
+    Prediction,
+    ValidationErrorBody,
+)
+
+router = APIRouter(tags=["predict"])
+RESPONSES = {422: {"model": ValidationErrorBody}, **ERROR_RESPONSES}
+N_FEATURES = len(FEATURE_NAMES)
+
+
+@router.post("/predict", response_model=Prediction, responses=RESPONSES)
+async def predict(
+    house: House,  # type: ignore[valid-type]
+    request: Request,
+    response: Response,
+    runtime: RuntimeDep,
+) -> Prediction:
+    """Predict one house's median value; answered once the request is in the log."""
+    request_id = new_id()
+    values = house.__dict__
+    features = np.array([[values[name] for name in FEATURE_NAMES]])
+    row = new_row(PREDICT, request_id, status=200, inputs=values)
+    served = await runtime.batcher.predict(row, started(request), features)
+    value = float(served.values[0])
+    response.headers["X-Request-ID"] = request_id
+    return Prediction(
+        prediction_id=request_id,
+        prediction=value,
+        prediction_dollars=value * TARGET_DOLLARS,
+        model_name=served.model.name,
+        model_version=served.model.version,
+    )
+
+
+@router.post("/predict/batch", response_model=BatchPrediction, responses=RESPONSES)
+async def predict_batch(
+    body: BatchRequest, request: Request, response: Response, runtime: RuntimeDep
+) -> BatchPrediction:
+    """Predict up to 1,000 houses; each row gets a prediction or the reasons it was rejected."""
+    request_id = new_id()
+    rows: list[list[float]] = []
+    positions: list[int] = []
+    rejected: dict[int, list[dict]] = {}
+    for index, raw in enumerate(body.houses):
+        try:
+            values = House.model_validate(raw).__dict__
+        except ValidationError as exc:
+            rejected[index] = [describe(error) for error in exc.errors()]
+            count_failures(request, rejected[index])
+            continue
+        rows.append([values[name] for name in FEATURE_NAMES])
+        positions.append(index)
+    errors = [{"index": i, "errors": e} for i, e in rejected.items()] or None
+    row = new_row(BATCH, request_id, status=200, inputs=body.houses, error=errors)
+    features = np.array(rows, dtype=np.float64).reshape(-1, N_FEATURES)
+    served = await runtime.batcher.predict(
+        row, started(request), features, positions, len(body.houses)
+    )
+    results = [BatchItem(index=i, errors=e) for i, e in rejected.items()]
+    for position, value in zip(positions, served.values.tolist(), strict=True):
+        results.append(
+            BatchItem(
+                index=position,
+                prediction_id=f"{request_id}-{position}",
+                prediction=value,
+                prediction_dollars=value * TARGET_DOLLARS,
+            )
+        )
+    results.sort(key=lambda item: item.index)
+    response.headers["X-Request-ID"] = request_id
+    return BatchPrediction(
+        request_id=request_id,
+        model_name=served.model.name,
+        model_version=served.model.version,
+        predicted=len(positions),
+        rejected=len(rejected),
+        results=results,
+    )

@@ -1,0 +1,233 @@
+"""A small typed HTTP client for the housing API: the UI's only way to the model and its data.
+
+Every failure becomes one of ``frontend.errors``' exceptions, so a page can say plainly what
+went wrong (API down, not ready, input rejected) instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from frontend.api_types import (
+    BatchPrediction,
+    DriftHistoryItem,
+    DriftResult,
+    LogPage,
+    LogRecord,
+    ModelsOverview,
+    Performance,
+    Prediction,
+    SchemaInfo,
+)
+from frontend.errors import ApiError, ApiUnavailable, ApiValidationError, FieldError
+from frontend.settings import UISettings, get_settings
+
+BATCH_LIMIT = 1000
+"""Rows per POST /predict/batch call (the API's limit)."""
+LOG_PAGE = 500
+"""Rows per GET /predictions call (the API's limit)."""
+PARALLEL_PAGES = 4
+
+
+def _detail_text(detail: Any) -> str:
+    """A readable message from an error body's ``detail`` (a string or a list of errors)."""
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        return "; ".join(_field_error(item).message for item in detail)
+    return str(detail)
+
+
+def _field_error(item: Any) -> FieldError:
+    """One entry of a 422 ``detail`` list: the field it names and the API's message."""
+    if not isinstance(item, dict):
+        return FieldError(None, str(item))
+    field = item.get("field")
+    if field is None:
+        # FastAPI's own shape: loc = ["body", "<field>", ...]; a bare ["body"] is the whole body.
+        loc = [str(part) for part in item.get("loc", []) if part not in ("body", "query")]
+        field = loc[-1] if loc else None
+    message = item.get("message") or item.get("msg") or str(item)
+    return FieldError(field, str(message), item.get("rule") or item.get("type"))
+
+
+def field_errors(body: Any) -> list[FieldError]:
+    """The field errors of a 422 body, whatever the list is called."""
+    if isinstance(body, dict):
+        detail = body.get("detail", body.get("errors", body))
+        if isinstance(detail, list):
+            return [_field_error(item) for item in detail]
+        if isinstance(detail, dict) and "errors" in detail:
+            return [_field_error(item) for item in detail["errors"]]
+        return [FieldError(None, _detail_text(detail))]
+    return [FieldError(None, str(body))]
+
+
+class ApiClient:
+    """Synchronous client with short timeouts; one instance per API URL is reused."""
+
+    def __init__(
+        self, settings: UISettings | None = None, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self.settings = settings or get_settings()
+        timeout = httpx.Timeout(
+            self.settings.api_read_timeout_seconds,
+            connect=self.settings.api_connect_timeout_seconds,
+        )
+        self._http = httpx.Client(
+            base_url=self.settings.api_url.rstrip("/"), timeout=timeout, transport=transport
+        )
+
+    @property
+    def base_url(self) -> str:
+        return str(self._http.base_url)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send one request; map transport failures and error statuses to ApiError types."""
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ApiUnavailable(f"the API at {self.base_url} did not answer in time") from exc
+        except httpx.TransportError as exc:
+            raise ApiUnavailable(f"the API at {self.base_url} cannot be reached") from exc
+        if response.is_success:
+            return response
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = {"detail": response.text.strip() or response.reason_phrase}
+        status = response.status_code
+        if status == 422:
+            raise ApiValidationError(field_errors(body), status)
+        message = _detail_text(body.get("detail", body)) if isinstance(body, dict) else str(body)
+        if status in (502, 503, 504):
+            raise ApiUnavailable(f"the API is not ready ({status}): {message}", status)
+        raise ApiError(f"the API answered {status}: {message}", status)
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ApiError(f"the API sent something that is not JSON for {path}") from exc
+
+    def get_json(self, path: str, **params: Any) -> Any:
+        """GET a JSON resource; parameters that are None are left out."""
+        clean = {k: v for k, v in params.items() if v is not None}
+        return self._json("GET", path, params=clean)
+
+    def get_text(self, path: str) -> str:
+        return self._request("GET", path).text
+
+    def post_json(self, path: str, body: Any) -> Any:
+        return self._json("POST", path, json=body)
+
+    def ping(self) -> float:
+        """Seconds GET /health took; raises ApiUnavailable if the API is down."""
+        started = time.perf_counter()
+        self._request("GET", "/health")
+        return time.perf_counter() - started
+
+    # --- typed resources -------------------------------------------------------------------
+
+    def schema(self) -> SchemaInfo:
+        """GET /schema: the feature spec the Predict form is built from."""
+        return SchemaInfo.model_validate(self.get_json("/schema"))
+
+    def predict(self, house: dict[str, float]) -> Prediction:
+        """POST /predict for one house; ApiValidationError names the fields the API refused."""
+        return Prediction.model_validate(self.post_json("/predict", house))
+
+    def predict_batch(self, houses: list[dict[str, Any]]) -> BatchPrediction:
+        """POST /predict/batch for at most BATCH_LIMIT houses; one result per row."""
+        if len(houses) > BATCH_LIMIT:
+            raise ValueError(f"at most {BATCH_LIMIT} houses per batch call, got {len(houses)}")
+        return BatchPrediction.model_validate(self.post_json("/predict/batch", {"houses": houses}))
+
+    def models(self) -> ModelsOverview:
+        """GET /models: training runs side by side and the aliased versions."""
+        return ModelsOverview.model_validate(self.get_json("/models"))
+
+    def metrics_text(self) -> str:
+        """GET /metrics: the Prometheus exposition text."""
+        return self.get_text("/metrics")
+
+    def drift(self) -> DriftResult:
+        """GET /drift: the latest drift result and the background check's state."""
+        return DriftResult.model_validate(self.get_json("/drift"))
+
+    def drift_history(self, limit: int = 200) -> list[DriftHistoryItem]:
+        """GET /drift/history: past results, newest first."""
+        return [
+            DriftHistoryItem.model_validate(x) for x in self.get_json("/drift/history", limit=limit)
+        ]
+
+    def drift_report(self) -> str | None:
+        """GET /drift/report: Evidently's HTML, or None while there is no result."""
+        try:
+            return self.get_text("/drift/report")
+        except ApiError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+
+    def performance(self) -> Performance:
+        """GET /performance: live accuracy from feedback."""
+        return Performance.model_validate(self.get_json("/performance"))
+
+    def predictions(
+        self,
+        *,
+        limit: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        status: int | None = None,
+        endpoint: str | None = None,
+    ) -> list[LogRecord]:
+        """GET /predictions: up to ``limit`` rows, newest first, in pages of LOG_PAGE.
+
+        After the first page the rest are fetched a few at a time in parallel: 10,000 rows are
+        20 pages, and one after the other they take most of a page-load budget.
+        """
+        params = {
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+            "status": status,
+            "endpoint": endpoint,
+        }
+
+        def fetch(offset: int) -> LogPage:
+            size = min(LOG_PAGE, limit - offset)
+            response = self._request(
+                "GET",
+                "/predictions",
+                params={
+                    k: v
+                    for k, v in {**params, "limit": size, "offset": offset}.items()
+                    if v is not None
+                },
+            )
+            return LogPage.model_validate_json(response.content)
+
+        first = fetch(0)
+        if first.next_offset is None:
+            return first.items[:limit]
+        with ThreadPoolExecutor(max_workers=PARALLEL_PAGES) as pool:
+            rest = list(pool.map(fetch, range(first.next_offset, limit, LOG_PAGE)))
+        seen: set[str] = set()
+        out: list[LogRecord] = []
+        # Rows logged while paging shift the offsets: a row may come twice, never lost.
+        for page in (first, *rest):
+            for record in page.items:
+                if record.id not in seen:
+                    seen.add(record.id)
+                    out.append(record)
+        return out[:limit]

@@ -1,0 +1,59 @@
+"""Streamlit pieces every page shares: the API client and plain messages when the API fails."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+
+from frontend.client import ApiClient
+from frontend.errors import ApiError, ApiUnavailable, ApiValidationError
+from frontend.settings import UISettings
+
+
+@st.cache_resource(show_spinner=False)
+def _client_for(settings_json: str) -> ApiClient:
+    """One client (and connection pool) per configuration, shared by every session."""
+    return ApiClient(UISettings.model_validate_json(settings_json))
+
+
+def client() -> ApiClient:
+    """The client for the API named by the environment right now (read on every run)."""
+    return _client_for(UISettings().model_dump_json())
+
+
+def say_unavailable(exc: ApiUnavailable) -> None:
+    """The plain message a page shows instead of its content while the API is down."""
+    st.error(
+        f"**The prediction API is not available** — {exc.message}.\n\n"
+        "Start it with `housing serve` (or check `HOUSING_API_URL`); this page works again "
+        "as soon as the API is back.",
+        icon=":material/cloud_off:",
+    )
+    st.button("Try again", key="retry-api", icon=":material/refresh:")
+
+
+@contextmanager
+def api_errors(stop: bool = True) -> Iterator[None]:
+    """API failures inside the block become a plain message (the page ends there if ``stop``).
+
+    Validation errors pass through: the page shows them next to their fields.
+    """
+    try:
+        yield
+    except ApiValidationError:
+        raise  # the page shows those next to their fields
+    except ApiUnavailable as exc:
+        say_unavailable(exc)
+        if stop:
+            st.stop()
+    except ApiError as exc:
+        st.error(f"**The API could not answer** — {exc.message}", icon=":material/error:")
+        if stop:
+            st.stop()
+
+
+def dollars(value: float | None) -> str:
+    """A dollar amount for people: $1,234,567."""
+    return "—" if value is None else f"${value:,.0f}"

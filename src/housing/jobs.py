@@ -1,0 +1,403 @@
+"""Retraining jobs: one at a time, in a child process, each with a JSON record on disk.
+
+Training is CPU-heavy, so the API never trains in its own process: it starts
+`python -m housing.cli retrain --json --job ID` (at lower CPU priority) and answers at once.
+The child writes its record (``running``, then ``succeeded`` with the result or ``failed`` with
+the reason) to ``<jobs_dir>/<id>.json``, so every API worker, the CLI and the UI read the same
+state. "One at a time" is an exclusive ``flock`` on ``<jobs_dir>/retrain.lock``: the API takes
+it and hands it to the child, which holds it until it exits, whatever happens to the API.
+An alert-triggered retrain also respects a cool-down measured from the last alert's job.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import secrets
+import subprocess  # nosec B404 - starts our own CLI with a fixed argument list
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from housing.fileio import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = "retrain.lock"
+LOCK_FD_ENV = "HOUSING_RETRAIN_LOCK_FD"
+"""Set by the API for the child: the lock is already held through this inherited descriptor."""
+JOB_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
+FINAL = ("succeeded", "failed")
+RETRAIN_LABEL = ("action", "retrain")
+"""Alerts carrying this label start a retrain (monitoring/alert_rules.yml: HousingDataDrift)."""
+LOG_TAIL = 2000
+
+Trigger = Literal["api", "alert", "cli"]
+Status = Literal["queued", "running", "succeeded", "failed"]
+
+
+class RetrainSettings(BaseSettings):
+    """Where job records live, the alert cool-down and the child's limits (``HOUSING_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="HOUSING_", extra="ignore")
+
+    jobs_dir: Path = Path("var/jobs")
+    retrain_cooldown_seconds: float = Field(3600.0, ge=0)
+    """An alert starts no retrain within this long of the last alert-started one."""
+    retrain_timeout_seconds: float = Field(3600.0, gt=0)
+    """A retrain still running after this long is killed and marked failed."""
+    retrain_feedback_limit: int = Field(100_000, ge=0)
+    """At most this many of the newest labelled predictions join a retrain."""
+    retrain_nice: int = Field(10, ge=0, le=19)
+    """CPU niceness of the retraining child, so the API keeps answering quickly."""
+
+
+@lru_cache
+def get_retrain_settings() -> RetrainSettings:
+    """The process-wide retraining settings (tests clear the cache)."""
+    return RetrainSettings()
+
+
+class JobRecord(BaseModel):
+    """One retraining job as stored and as ``GET /admin/jobs/{id}`` returns it."""
+
+    id: str
+    trigger: Trigger
+    status: Status
+    requested_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    pid: int | None = None
+    batches: list[str] | None = None
+    """Batch ids the retrain uses (None: every stored batch)."""
+    feedback: bool = True
+    """Whether the prediction log's labelled feedback joins the training data."""
+    alert: dict[str, Any] | None = None
+    """For alert-started jobs: the alert's name, labels and start time."""
+    result: dict[str, Any] | None = None
+    """At the end: candidates' metrics, the gate's decision, the data used (``housing.retrain``)."""
+    error: str | None = None
+
+
+class JobBusyError(RuntimeError):
+    """A retrain is running already (``job_id`` says which, when known)."""
+
+    def __init__(self, job_id: str | None) -> None:
+        self.job_id = job_id
+        super().__init__(f"a retrain is running already (job {job_id or 'unknown'})")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_job_id(at: datetime | None = None) -> str:
+    """Sortable by time: ``20250101T120000Z-1a2b3c4d``."""
+    return f"{(at or now()):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+def job_path(jobs_dir: Path, job_id: str) -> Path:
+    """The record's file; ``ValueError`` for anything that is not a job id (no path tricks)."""
+    if not JOB_ID.match(job_id):
+        raise ValueError(f"not a job id: {job_id!r}")
+    return Path(jobs_dir) / f"{job_id}.json"
+
+
+def write_job(jobs_dir: Path, record: JobRecord) -> None:
+    atomic_write_text(job_path(jobs_dir, record.id), record.model_dump_json(indent=2) + "\n")
+
+
+def read_job(jobs_dir: Path, job_id: str) -> JobRecord | None:
+    """The record, or None when there is no such job."""
+    path = job_path(jobs_dir, job_id)
+    try:
+        return JobRecord.model_validate_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
+def list_jobs(jobs_dir: Path, limit: int = 20) -> list[JobRecord]:
+    """The newest ``limit`` records, newest first."""
+    folder = Path(jobs_dir)
+    if not folder.is_dir():
+        return []
+    ids = sorted((p.stem for p in folder.glob("*.json") if JOB_ID.match(p.stem)), reverse=True)
+    records = (read_job(folder, job_id) for job_id in ids[:limit])
+    return [record for record in records if record is not None]
+
+
+def update_job(jobs_dir: Path, job_id: str, **changes: Any) -> JobRecord:
+    """Rewrite a record with ``changes`` (only its own job's process writes it at a time)."""
+    record = read_job(jobs_dir, job_id)
+    if record is None:
+        raise ValueError(f"no job {job_id} in {jobs_dir}")
+    updated = record.model_copy(update=changes)
+    write_job(jobs_dir, updated)
+    return updated
+
+
+# --- one at a time -------------------------------------------------------------------------
+
+
+def try_lock(jobs_dir: Path, owner: str) -> int | None:
+    """Take the retrain lock without waiting; its descriptor, or None when it is held.
+
+    ``flock`` by hand rather than ``filelock``: the lock must pass to the child process (an
+    inherited descriptor keeps it), and filelock releases on its own object's lifetime.
+    """
+    folder = Path(jobs_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, owner.encode(), 0)
+    return fd
+
+
+def lock_owner(jobs_dir: Path) -> str | None:
+    """The job id written by whoever holds (or last held) the lock."""
+    try:
+        return (Path(jobs_dir) / LOCK_FILE).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+# --- alerts ----------------------------------------------------------------------------------
+
+
+def retrain_alerts(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The firing alerts of an Alertmanager webhook payload that ask for a retrain."""
+    key, value = RETRAIN_LABEL
+    alerts = payload.get("alerts") or []
+    return [
+        alert
+        for alert in alerts
+        if isinstance(alert, dict)
+        and alert.get("status") == "firing"
+        and (alert.get("labels") or {}).get(key) == value
+    ]
+
+
+def cooldown_left(jobs: Sequence[JobRecord], at: datetime, cooldown_seconds: float) -> float:
+    """Seconds until an alert may start another retrain (0: it may now)."""
+    started = [job.requested_at for job in jobs if job.trigger == "alert"]
+    if not started:
+        return 0.0
+    return max(0.0, cooldown_seconds - (at - max(started)).total_seconds())
+
+
+class AlertOutcome(BaseModel):
+    """What an alert notification did: started a job, or why not."""
+
+    started: bool
+    reason: str
+    job: JobRecord | None = None
+
+
+# --- the runner (in the API process) ---------------------------------------------------------
+
+
+class JobRunner:
+    """Starts retraining children and watches them; one per API process."""
+
+    def __init__(
+        self,
+        settings: RetrainSettings,
+        env: Mapping[str, str],
+        on_champion_changed: Callable[[], Any],
+        command: Sequence[str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.env = dict(env)
+        self.on_champion_changed = on_champion_changed
+        self.command = list(command or [sys.executable, "-m", "housing.cli", "retrain", "--json"])
+        self._guard = threading.Lock()
+        self._watchers: list[threading.Thread] = []
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.settings.jobs_dir
+
+    def start(
+        self,
+        trigger: Trigger,
+        batches: Sequence[str] | None = None,
+        feedback: bool = True,
+        alert: dict[str, Any] | None = None,
+    ) -> JobRecord:
+        """Start a retrain in a child process; ``JobBusyError`` while one runs."""
+        record = JobRecord(
+            id=new_job_id(),
+            trigger=trigger,
+            status="queued",
+            requested_at=now(),
+            batches=None if batches is None else list(batches),
+            feedback=feedback,
+            alert=alert,
+        )
+        fd = try_lock(self.jobs_dir, record.id)
+        if fd is None:
+            raise JobBusyError(lock_owner(self.jobs_dir))
+        try:
+            write_job(self.jobs_dir, record)
+            process, output = self._spawn(record, fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # the child's inherited descriptor holds the lock from here on
+        watcher = threading.Thread(
+            target=self._watch, args=(record.id, process, output), name=f"job-{record.id}"
+        )
+        watcher.daemon = True
+        watcher.start()
+        self._watchers.append(watcher)
+        log.info("retrain job %s started (%s, pid %d)", record.id, trigger, process.pid)
+        return record
+
+    def start_for_alert(self, payload: Mapping[str, Any]) -> AlertOutcome:
+        """Start a retrain for a firing retrain alert, unless cooling down or busy."""
+        alerts = retrain_alerts(payload)
+        if not alerts:
+            return AlertOutcome(started=False, reason="no firing alert asks for a retrain")
+        first = alerts[0]
+        alert = {
+            "alertname": (first.get("labels") or {}).get("alertname"),
+            "labels": first.get("labels") or {},
+            "startsAt": first.get("startsAt"),
+            "fingerprint": first.get("fingerprint"),
+        }
+        with self._guard:  # two notifications at once: one check-then-start at a time
+            left = cooldown_left(list_jobs(self.jobs_dir, 200), now(), self.cooldown)
+            if left > 0:
+                reason = f"cooling down: {left:.0f} s left since the last alert-started retrain"
+                return AlertOutcome(started=False, reason=reason)
+            try:
+                job = self.start("alert", alert=alert)
+            except JobBusyError as exc:
+                return AlertOutcome(started=False, reason=str(exc))
+        return AlertOutcome(
+            started=True, reason=f"retrain started for {alert['alertname']}", job=job
+        )
+
+    @property
+    def cooldown(self) -> float:
+        return self.settings.retrain_cooldown_seconds
+
+    def _spawn(self, record: JobRecord, fd: int) -> tuple[subprocess.Popen, Any]:
+        output = (self.jobs_dir / f"{record.id}.log").open("ab")
+        env = {**os.environ, **self.env, LOCK_FD_ENV: str(fd)}
+        try:
+            process = subprocess.Popen(  # nosec B603 - our own CLI, no shell
+                [*self.command, "--job", record.id],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                pass_fds=(fd,),
+                start_new_session=True,  # a Ctrl-C to the server does not kill a retrain
+            )
+        except BaseException:
+            output.close()
+            raise
+        return process, output
+
+    def _watch(self, job_id: str, process: subprocess.Popen, output: Any) -> None:
+        """Reap the child; make sure its record ends final; reload if the champion moved."""
+        try:
+            try:
+                code = process.wait(timeout=self.settings.retrain_timeout_seconds)
+                reason = f"the retrain process exited with code {code}"
+            except subprocess.TimeoutExpired:
+                process.kill()
+                code = process.wait()
+                reason = f"timed out after {self.settings.retrain_timeout_seconds:g} s"
+        finally:
+            output.close()
+        record = read_job(self.jobs_dir, job_id)
+        if record is not None and record.status not in FINAL:
+            tail = self._log_tail(job_id)
+            update_job(
+                self.jobs_dir, job_id, status="failed", finished_at=now(), error=f"{reason}{tail}"
+            )
+            log.error("retrain job %s failed: %s", job_id, reason)
+            return
+        if record is not None and (record.result or {}).get("champion_changed"):
+            log.info("retrain job %s moved the champion: reloading", job_id)
+            try:
+                self.on_champion_changed()
+            except Exception:  # the poller retries; a failed reload is logged and counted
+                log.exception("reload after retrain job %s failed", job_id)
+
+    def _log_tail(self, job_id: str) -> str:
+        try:
+            text = (self.jobs_dir / f"{job_id}.log").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        text = text.strip()[-LOG_TAIL:]
+        return f": {text.splitlines()[-1]}" if text else ""
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the watched jobs (tests and shutdown)."""
+        for watcher in self._watchers:
+            watcher.join(timeout)
+
+
+# --- the job itself (in the child process) ---------------------------------------------------
+
+
+def execute(
+    jobs_dir: Path,
+    job_id: str | None,
+    work: Callable[[JobRecord], dict[str, Any]],
+    *,
+    batches: Sequence[str] | None = None,
+    feedback: bool = True,
+) -> JobRecord:
+    """Run ``work`` as job ``job_id`` (None: a new `cli` job with ``batches``/``feedback``),
+    keeping its record current; ``JobBusyError`` if another retrain holds the lock.
+
+    Exceptions from ``work`` mark the job failed (with the message) and propagate.
+    """
+    fd = None
+    if job_id is None or LOCK_FD_ENV not in os.environ:
+        job_id = job_id or new_job_id()
+        fd = try_lock(jobs_dir, job_id)
+        if fd is None:
+            raise JobBusyError(lock_owner(jobs_dir))
+    try:
+        if read_job(jobs_dir, job_id) is None:
+            write_job(
+                jobs_dir,
+                JobRecord(
+                    id=job_id,
+                    trigger="cli",
+                    status="queued",
+                    requested_at=now(),
+                    batches=None if batches is None else list(batches),
+                    feedback=feedback,
+                ),
+            )
+        record = update_job(jobs_dir, job_id, status="running", started_at=now(), pid=os.getpid())
+        try:
+            result = work(record)
+        except BaseException as exc:
+            message = str(exc) or type(exc).__name__
+            update_job(jobs_dir, job_id, status="failed", finished_at=now(), error=message)
+            raise
+        return update_job(jobs_dir, job_id, status="succeeded", finished_at=now(), result=result)
+    finally:
+        if fd is not None:
+            os.close(fd)

@@ -1,0 +1,1 @@
+"""Monitoring: data drift (Evidently), live accuracy from feedback, simulated traffic."""

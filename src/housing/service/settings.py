@@ -1,0 +1,73 @@
+"""Settings of the prediction service, read from the environment (one object per deployable).
+
+Nothing is read at import time: the API injects ``get_service_settings`` with ``Depends`` and
+tests override it (``app.dependency_overrides``) or pass a ``ServiceSettings`` to ``create_app``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Everything `housing serve` can be told through ``HOUSING_*`` (and MLflow's) variables."""
+
+    model_config = SettingsConfigDict(env_prefix="HOUSING_", extra="ignore")
+
+    database_url: str = "sqlite:///var/predictions.db"
+    """Prediction log: any SQLAlchemy URL (SQLite file by default, PostgreSQL for replicas)."""
+    database_timeout_seconds: float = Field(2.0, gt=0)
+    """How long a log write waits for a locked database before the request gets a 503."""
+    api_key: SecretStr | None = None
+    """Secret for ``X-API-Key`` on admin endpoints; unset means admin endpoints refuse."""
+    mlflow_tracking_uri: str = Field(
+        "sqlite:///mlflow.db",
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "HOUSING_MLFLOW_TRACKING_URI"),
+    )
+    model_name: str = "california-housing"
+    model_alias: str = "champion"
+    experiment_name: str = "california-housing"
+    reload_interval_seconds: float = Field(10.0, gt=0)
+    """How often the registry is polled for a moved ``champion`` alias."""
+    rate_limit: str = "100/second"
+    """Per-client limit in slowapi/limits notation ("100/second", "6000/minute"); "" = off."""
+    max_body_bytes: int = Field(1_048_576, gt=0)
+    """Larger request bodies get a 413 (a 1,000-house batch is about 200 kB)."""
+    cors_origins: Annotated[list[str], NoDecode] = []
+    """Origins allowed by CORS, comma-separated ("*" for any); empty = no CORS headers."""
+    batch_inline: bool = True
+    """Run each batch's predict and commit on the event loop (fastest when both are CPU-bound,
+    as with SQLite); false = on a worker thread (for a log database across a network)."""
+    batch_linger_ms: float = Field(5.0, ge=0)
+    """How long a batch may wait for as many requests as the previous one had."""
+    model_threads: int = Field(1, ge=1)
+    """OpenMP/BLAS threads for predict: 1 avoids 100 ms tails of oversubscribed OpenMP."""
+    log_level: str = "INFO"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        value = value.strip()
+        if value.lower() in ("", "off", "none"):
+            return ""
+        parse_many(value)  # raises ValueError naming the bad part
+        return value
+
+
+@lru_cache
+def get_service_settings() -> ServiceSettings:
+    """The process-wide service settings (tests override the dependency or clear the cache)."""
+    return ServiceSettings()

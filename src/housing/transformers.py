@@ -1,0 +1,336 @@
+"""Feature engineering as scikit-learn transformers, so every registered model takes raw inputs.
+
+Each transformer follows the estimator contract (``__init__`` stores parameters, ``fit``
+validates and sets ``*_`` attributes, ``transform`` checks it is fitted) and reads the columns it
+needs by name (pandas input) or by position (arrays), so it can sit in a ``FeatureUnion`` over
+the raw 8-feature frame. ``NeighbourTargetEncoder`` is cross-fitted like ``TargetEncoder``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.model_selection import KFold
+from sklearn.neighbors import NearestNeighbors
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+Column = str | int
+"""A column by name (needs a DataFrame with that column) or by position."""
+
+
+def _column_index(estimator: BaseEstimator, column: Column, role: str) -> int:
+    """Position of ``column`` in the input seen by ``fit`` (``feature_names_in_`` for names)."""
+    n_features = estimator.n_features_in_
+    if isinstance(column, str):
+        names = list(getattr(estimator, "feature_names_in_", []))
+        if column not in names:
+            raise ValueError(
+                f"{type(estimator).__name__}: {role} column {column!r} is not in the input "
+                f"(columns: {names or 'none named; pass a DataFrame'})"
+            )
+        return names.index(column)
+    if isinstance(column, Integral) and not isinstance(column, bool):
+        if not 0 <= column < n_features:
+            raise ValueError(
+                f"{type(estimator).__name__}: {role} column {column} is out of range for "
+                f"{n_features} feature(s)"
+            )
+        return int(column)
+    raise TypeError(f"{type(estimator).__name__}: {role} must be a name or a position")
+
+
+def _check_coordinates(estimator: BaseEstimator) -> tuple[int, int]:
+    """Positions of the latitude and longitude columns, which must be two distinct columns."""
+    if estimator.n_features_in_ < 2:
+        raise ValueError(
+            f"{type(estimator).__name__} needs latitude and longitude columns; got "
+            f"{estimator.n_features_in_} feature(s)"
+        )
+    lat = _column_index(estimator, estimator.latitude, "latitude")
+    lon = _column_index(estimator, estimator.longitude, "longitude")
+    if lat == lon:
+        raise ValueError(f"{type(estimator).__name__}: latitude and longitude are one column")
+    return lat, lon
+
+
+class RotatedCoordinates(TransformerMixin, BaseEstimator):
+    """Project (longitude, latitude) onto axes rotated by several angles.
+
+    Trees split on one axis at a time, so California's diagonal coast and valleys take many
+    axis-aligned splits; rotated axes let a single split follow them.
+
+    Parameters
+    ----------
+    latitude : str or int, default="Latitude"
+        Latitude column, by name (DataFrame input) or position.
+    longitude : str or int, default="Longitude"
+        Longitude column, by name (DataFrame input) or position.
+    angles : sequence of float, default=(15, 30, 45, 60, 75)
+        Rotation angles in degrees; each gives ``lon * cos(a) + lat * sin(a)``.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit`` (DataFrame input only).
+    coordinate_indices_ : tuple of int
+        Positions of the (latitude, longitude) columns.
+    angles_ : ndarray of shape (n_angles,)
+        The validated angles in degrees.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> RotatedCoordinates(latitude=0, longitude=1, angles=[0, 90]).fit_transform(
+    ...     np.array([[34.0, -118.0]])).round(6).tolist()
+    [[-118.0, 34.0]]
+    """
+
+    def __init__(
+        self,
+        latitude: Column = "Latitude",
+        longitude: Column = "Longitude",
+        angles: Sequence[float] = (15.0, 30.0, 45.0, 60.0, 75.0),
+    ) -> None:
+        self.latitude = latitude
+        self.longitude = longitude
+        self.angles = angles
+
+    def fit(self, X, y=None) -> RotatedCoordinates:  # noqa: N803 (scikit-learn's naming)
+        """Check the input and the angles; nothing is learned from the data."""
+        validate_data(self, X, dtype=np.float64)
+        self.coordinate_indices_ = _check_coordinates(self)
+        angles = np.asarray(self.angles, dtype=np.float64).ravel()
+        if angles.size == 0 or not np.all(np.isfinite(angles)):
+            raise ValueError("RotatedCoordinates: angles must be one or more finite numbers")
+        self.angles_ = angles
+        return self
+
+    def transform(self, X) -> np.ndarray:  # noqa: N803
+        """One column per angle: the coordinates projected onto the rotated axis."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        lat, lon = (X[:, i] for i in self.coordinate_indices_)
+        radians = np.deg2rad(self.angles_)
+        return np.outer(lon, np.cos(radians)) + np.outer(lat, np.sin(radians))
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """``rot_<angle>`` for each angle."""
+        check_is_fitted(self)
+        return np.asarray([f"rot_{angle:g}" for angle in self.angles_], dtype=object)
+
+
+DEFAULT_RATIOS: tuple[tuple[str, str, str], ...] = (
+    ("bedrooms_per_room", "AveBedrms", "AveRooms"),
+    ("people_per_room", "AveOccup", "AveRooms"),
+    ("households", "Population", "AveOccup"),
+    ("income_per_person", "MedInc", "AveOccup"),
+)
+"""(output name, numerator, denominator) over the raw feature names."""
+
+
+class RatioFeatures(TransformerMixin, BaseEstimator):
+    """Ratios of input columns (bedrooms per room, people per room, households, ...).
+
+    The census averages hide the shape of a block (a few big rooms or many small ones);
+    ratios of them expose it, and help the linear model most.
+
+    Parameters
+    ----------
+    ratios : sequence of (str, str or int, str or int), default=DEFAULT_RATIOS
+        ``(name, numerator, denominator)`` triples; columns by name or position. A zero
+        denominator gives NaN (the feature spec's lower bounds keep real inputs away from 0).
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit`` (DataFrame input only).
+    ratio_indices_ : list of tuple of int
+        (numerator, denominator) positions for each ratio.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> RatioFeatures([("half", 0, 1)]).fit_transform(np.array([[1.0, 2.0]])).tolist()
+    [[0.5]]
+    """
+
+    def __init__(self, ratios: Sequence[tuple[str, Column, Column]] = DEFAULT_RATIOS) -> None:
+        self.ratios = ratios
+
+    def fit(self, X, y=None) -> RatioFeatures:  # noqa: N803
+        """Resolve the ratio columns against the input; nothing is learned from the data."""
+        validate_data(self, X, dtype=np.float64)
+        if len(self.ratios) == 0:
+            raise ValueError("RatioFeatures: ratios must name at least one ratio")
+        names = [name for name, _, _ in self.ratios]
+        if len(set(names)) != len(names):
+            raise ValueError(f"RatioFeatures: ratio names repeat: {names}")
+        self.ratio_indices_ = [
+            (_column_index(self, num, "numerator"), _column_index(self, den, "denominator"))
+            for _, num, den in self.ratios
+        ]
+        return self
+
+    def transform(self, X) -> np.ndarray:  # noqa: N803
+        """One column per ratio; NaN where the denominator is 0."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        out = np.full((X.shape[0], len(self.ratio_indices_)), np.nan)
+        for j, (num, den) in enumerate(self.ratio_indices_):
+            np.divide(X[:, num], X[:, den], out=out[:, j], where=X[:, den] != 0)
+        return out
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """The ratio names, in order."""
+        check_is_fitted(self)
+        return np.asarray([name for name, _, _ in self.ratios], dtype=object)
+
+
+class NeighbourTargetEncoder(TransformerMixin, BaseEstimator):
+    """Mean target of the ``n_neighbors`` nearest training houses in (latitude, longitude).
+
+    Location drives value, and neighbouring block groups' prices say more about it than any
+    single coordinate. Like scikit-learn's ``TargetEncoder`` this is *cross-fitted*:
+    ``fit_transform`` returns out-of-fold values (each training row's neighbours come from the
+    other folds, so its own target never enters its feature), while ``transform`` uses all
+    training rows. Distance is Euclidean in degrees, which is close enough at k ~ 10.
+
+    Parameters
+    ----------
+    latitude : str or int, default="Latitude"
+        Latitude column, by name (DataFrame input) or position.
+    longitude : str or int, default="Longitude"
+        Longitude column, by name (DataFrame input) or position.
+    n_neighbors : int, default=10
+        Neighbours averaged (fewer when the training set is smaller).
+    cv : int, default=5
+        Folds of the cross-fitting in ``fit_transform``.
+    shuffle : bool, default=True
+        Shuffle rows before splitting into folds.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the fold shuffle.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit`` (DataFrame input only).
+    coordinate_indices_ : tuple of int
+        Positions of the (latitude, longitude) columns.
+    neighbors_ : NearestNeighbors
+        KD-tree over all training coordinates (single-threaded queries: cheap when serving).
+    target_ : ndarray of shape (n_samples,)
+        Training targets, aligned with ``neighbors_``.
+    n_neighbors_ : int
+        Neighbours actually averaged by ``transform``.
+
+    See Also
+    --------
+    sklearn.preprocessing.TargetEncoder : the same cross-fitting for categorical features.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [5.0, 5.0], [5.0, 6.0]])
+    >>> enc = NeighbourTargetEncoder(latitude=0, longitude=1, n_neighbors=2, cv=2).fit(
+    ...     X, [1.0, 3.0, 10.0, 20.0])
+    >>> enc.transform([[0.0, 0.4], [5.0, 5.4]]).tolist()
+    [[2.0], [15.0]]
+    """
+
+    def __init__(
+        self,
+        latitude: Column = "Latitude",
+        longitude: Column = "Longitude",
+        n_neighbors: int = 10,
+        cv: int = 5,
+        shuffle: bool = True,
+        random_state=None,
+    ) -> None:
+        self.latitude = latitude
+        self.longitude = longitude
+        self.n_neighbors = n_neighbors
+        self.cv = cv
+        self.shuffle = shuffle
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    def _check_params(self) -> None:
+        for name in ("n_neighbors", "cv"):
+            value = getattr(self, name)
+            if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"NeighbourTargetEncoder: {name} must be an int >= 1")
+        if self.cv < 2:
+            raise ValueError("NeighbourTargetEncoder: cv must be >= 2 to cross-fit")
+
+    def _validated(self, X, y) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
+        self._check_params()
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        self.coordinate_indices_ = _check_coordinates(self)
+        return X[:, list(self.coordinate_indices_)], np.asarray(y, dtype=np.float64)
+
+    @staticmethod
+    def _index(coords: np.ndarray) -> NearestNeighbors:
+        # kd_tree: exact, single-threaded queries (brute force would start OpenMP threads).
+        return NearestNeighbors(algorithm="kd_tree").fit(coords)
+
+    def fit(self, X, y) -> NeighbourTargetEncoder:  # noqa: N803
+        """Index all training coordinates with their targets (used by ``transform``)."""
+        return self._fit_index(*self._validated(X, y))
+
+    def _fit_index(self, coords: np.ndarray, target: np.ndarray) -> NeighbourTargetEncoder:
+        self.neighbors_ = self._index(coords)
+        self.target_ = target
+        self.n_neighbors_ = min(self.n_neighbors, len(target))
+        return self
+
+    def transform(self, X) -> np.ndarray:  # noqa: N803
+        """Mean training target of each row's nearest training neighbours."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        coords = X[:, list(self.coordinate_indices_)]
+        neighbours = self.neighbors_.kneighbors(coords, self.n_neighbors_, return_distance=False)
+        return self.target_[neighbours].mean(axis=1, keepdims=True)
+
+    def fit_transform(self, X, y, **fit_params) -> np.ndarray:  # noqa: N803
+        """Fit on all rows, but return out-of-fold values so no row sees its own target."""
+        coords, target = self._validated(X, y)
+        if len(target) < self.cv:
+            raise ValueError(
+                f"NeighbourTargetEncoder: cv={self.cv} folds need at least {self.cv} samples; "
+                f"got {len(target)} sample(s)"
+            )
+        out = np.empty((len(target), 1))
+        folds = KFold(self.cv, shuffle=self.shuffle, random_state=self.random_state)
+        for fit_rows, out_rows in folds.split(coords):
+            k = min(self.n_neighbors, len(fit_rows))
+            index = self._index(coords[fit_rows])
+            neighbours = index.kneighbors(coords[out_rows], k, return_distance=False)
+            out[out_rows, 0] = target[fit_rows][neighbours].mean(axis=1)
+        self._fit_index(coords, target)
+        return out
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """A single ``neighbour_target`` column."""
+        check_is_fitted(self)
+        return np.asarray(["neighbour_target"], dtype=object)
+
+
+__all__ = [
+    "DEFAULT_RATIOS",
+    "NeighbourTargetEncoder",
+    "RatioFeatures",
+    "RotatedCoordinates",
+]

@@ -1,0 +1,71 @@
+"""The HTTP client's failure mapping and the log tables (pure parts; the live API is exercised
+by test_ui_pages)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from frontend.api_types import LogRecord
+from frontend.client import ApiClient, field_errors
+from frontend.errors import ApiUnavailable
+from frontend.log_frames import outcome, requests_frame, values_frame
+from frontend.settings import UISettings
+
+
+def test_a_closed_port_is_reported_as_unavailable_quickly() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    api = ApiClient(UISettings(api_url=f"http://127.0.0.1:{port}"))
+    with pytest.raises(ApiUnavailable, match="cannot be reached"):
+        api.schema()
+
+
+def test_field_errors_read_the_services_shape_and_fastapis() -> None:
+    ours = {"detail": [{"field": "AveBedrms", "rule": "at_most_ave_rooms", "message": "too many"}]}
+    assert [(e.field, e.rule, e.message) for e in field_errors(ours)] == [
+        ("AveBedrms", "at_most_ave_rooms", "too many")
+    ]
+    fastapi = {"detail": [{"loc": ["body", "MedInc"], "msg": "too big", "type": "less_than"}]}
+    assert [(e.field, e.message) for e in field_errors(fastapi)] == [("MedInc", "too big")]
+    assert [(e.field, e.message) for e in field_errors({"detail": "bad body"})] == [
+        (None, "bad body")
+    ]
+
+
+def record(**values) -> LogRecord:
+    base = {"id": "x", "created_at": "2024-01-01T00:00:00Z", "latency_ms": 1.0}
+    return LogRecord.model_validate(base | values)
+
+
+def test_log_tables_count_predictions_not_feedback() -> None:
+    records = [
+        record(endpoint="/predict", status=200, prediction=2.0, model_version="3"),
+        record(endpoint="/predict/batch", status=200, predictions=[1.0, None, 3.0]),
+        record(endpoint="/feedback", status=200, prediction=2.0, actual=2.5),
+        record(
+            endpoint="/predict",
+            status=422,
+            error=[{"field": "MedInc", "rule": "max", "message": "MedInc too big"}],
+        ),
+    ]
+    requests = requests_frame(records)
+    assert requests["rows"].tolist() == [1, 2, 0, 0]
+    assert requests["outcome"].tolist() == ["accepted", "accepted", "accepted", "rejected"]
+    assert requests["error"].iloc[3] == "MedInc too big"
+    assert requests["actual_dollars"].iloc[2] == 250_000.0
+    values = values_frame(records)
+    assert values["value"].tolist() == [200_000.0, 100_000.0, 300_000.0]
+
+
+def test_outcome_classes() -> None:
+    assert [outcome(s) for s in (200, 413, 422, 429, 500, 503)] == [
+        "accepted",
+        "rejected",
+        "rejected",
+        "rejected",
+        "failed",
+        "failed",
+    ]

@@ -1,0 +1,214 @@
+"""Hostile input against a live server: schemathesis over every operation (>= 1,000 cases, no
+5xx), and hand-made nasties (oversized, deeply nested, NaN/Infinity, huge numbers, unicode,
+wrong content types) that must each get a clear 4xx and a row in the log."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from reliability_harness import (
+    API_KEY,
+    BIN,
+    Hammer,
+    Request,
+    Service,
+    log_rows,
+    running_service,
+    service_env,
+)
+
+from housing.features import FEATURE_NAMES, typical_row
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+MAX_BODY = 65_536
+MIN_CASES = 1000
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def service(
+    trained_registry: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    workdir = tmp_path_factory.mktemp("hostile")
+    env = service_env(
+        trained_registry,
+        workdir / "log.db",
+        data_dir,
+        HOUSING_MAX_BODY_BYTES=str(MAX_BODY),
+        HOUSING_RELOAD_INTERVAL_SECONDS="3600",
+    )
+    with running_service(env, workdir) as running:
+        yield running
+
+
+def _house_text(**replace: str) -> bytes:
+    """A typical house as JSON text, with some values replaced by raw JSON tokens."""
+    values = {name: json.dumps(value) for name, value in typical_row().items()}
+    values.update(replace)
+    return ("{" + ", ".join(f'"{k}": {v}' for k, v in values.items()) + "}").encode()
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"MedInc": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+def _chunks(size: int) -> Iterator[bytes]:
+    """A body with no Content-Length (chunked), so only the bytes received can be counted."""
+    for _ in range(size // 8192 + 1):
+        yield b" " * 8192
+
+
+FIELD = FEATURE_NAMES[0]
+HOSTILE: dict[str, tuple[str, bytes | Callable[[], Iterator[bytes]], dict[str, str], str]] = {
+    # name: (path, body, headers, a phrase the answer must contain)
+    "oversized": ("/predict", b" " * (MAX_BODY + 1), JSON, "HOUSING_MAX_BODY_BYTES"),
+    "oversized-chunked": ("/predict", lambda: _chunks(MAX_BODY * 2), JSON, "larger than"),
+    "nested-300": ("/predict", _nested(300), JSON, FIELD),
+    "nested-900": ("/predict", _nested(900), JSON, FIELD),
+    "nested-20000": ("/predict", _nested(20_000), JSON, "body"),
+    "nan": ("/predict", _house_text(MedInc="NaN"), JSON, "finite"),
+    "infinity": ("/predict", _house_text(MedInc="Infinity"), JSON, "finite"),
+    "minus-infinity": ("/predict", _house_text(HouseAge="-Infinity"), JSON, "finite"),
+    "1e309": ("/predict", _house_text(MedInc="1e309"), JSON, "finite"),
+    "huge-integer": ("/predict", _house_text(Population="1" + "0" * 30), JSON, "Population"),
+    "huge-integer-unknown-field": (
+        "/predict",
+        _house_text(**{"Extra": "-" + "9" * 40}),
+        JSON,
+        "unknown field",
+    ),
+    "unicode-field": ("/predict", _house_text(**{"MédInc": "1"}), JSON, "unknown field"),
+    "fullwidth-digits": ("/predict", _house_text(MedInc='"３.５"'), JSON, "number"),
+    "emoji": ("/predict", _house_text(MedInc='"🏠"'), JSON, "number"),
+    "lone-surrogate-value": ("/predict", _house_text(MedInc='"\\ud800"'), JSON, "number"),
+    "lone-surrogate-key": ("/predict", _house_text(**{"\\udc00": '"x"'}), JSON, "unknown"),
+    "nul-character": ("/predict", _house_text(MedInc='"\\u0000"'), JSON, "number"),
+    "invalid-utf8": ("/predict", b'{"MedInc": "\xff\xfe"}', JSON, "body"),
+    "truncated": ("/predict", b'{"MedInc": 3', JSON, "JSON"),
+    "empty": ("/predict", b"", JSON, "body"),
+    "null": ("/predict", b"null", JSON, "body"),
+    "array": ("/predict", b"[1, 2]", JSON, "body"),
+    "text-plain": ("/predict", _house_text(), {"content-type": "text/plain"}, "body"),
+    "form": (
+        "/predict",
+        b"MedInc=3&HouseAge=20",
+        {"content-type": "application/x-www-form-urlencoded"},
+        "body",
+    ),
+    "xml": (
+        "/predict",
+        b"<house><MedInc>3</MedInc></house>",
+        {"content-type": "application/xml"},
+        "body",
+    ),
+    "no-content-type": ("/predict", _house_text(), {}, "body"),
+    "batch-too-many": (
+        "/predict/batch",
+        json.dumps({"houses": [{}] * 1001}).encode(),
+        JSON,
+        "houses",
+    ),
+    "batch-not-a-list": ("/predict/batch", b'{"houses": {"a": 1}}', JSON, "houses"),
+    "feedback-nan": (
+        "/feedback",
+        b'{"prediction_id": "' + b"a" * 32 + b'", "actual": NaN}',
+        JSON,
+        "finite",
+    ),
+    "feedback-bad-id": (
+        "/feedback",
+        b'{"prediction_id": "../../etc", "actual": 1.0}',
+        JSON,
+        "prediction_id",
+    ),
+}
+"""Each must get a 4xx whose ``detail`` says what is wrong, and be logged with that status."""
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_request_gets_a_clear_4xx_and_is_logged(service: Service, name: str) -> None:
+    path, body, headers, phrase = HOSTILE[name]
+    content = body() if callable(body) else body
+    with service.client() as client:
+        response = client.post(path, content=content, headers=headers)
+    assert 400 <= response.status_code < 500, response.text[:500]
+    assert "Traceback" not in response.text
+    detail = response.json()["detail"]
+    assert detail, response.text
+    assert phrase in json.dumps(detail, ensure_ascii=False), detail
+    if isinstance(detail, list):  # a 422 names each field and rule in plain words
+        assert all(item["field"] and item["rule"] and item["message"] for item in detail)
+    request_id = response.headers.get("X-Request-ID")
+    assert request_id, "the answer carries no id to find its log row by"
+    rows = log_rows(service.database, "id = ?", (request_id,))
+    assert [(row["endpoint"], row["status"]) for row in rows] == [(path, response.status_code)]
+    assert rows[0]["error"]
+
+
+POISON = [_house_text(Population="1" + "0" * 30), _house_text(MedInc='"\\ud800"'), _nested(300)]
+
+
+def test_hostile_requests_do_not_hurt_the_clients_served_alongside(
+    service: Service, pick: Callable[[], dict[str, float]]
+) -> None:
+    """Valid requests share a batch (and a commit) with whatever arrives with them."""
+
+    def valid(_: int) -> Request:
+        return "/predict", pick()
+
+    statuses: list[int] = []
+    with Hammer(service.url, valid, threads=4) as hammer, service.client() as client:
+        hammer.wait_for(acknowledged=20)
+        for _ in range(30):
+            for body in POISON:
+                statuses.append(client.post("/predict", content=body, headers=JSON).status_code)
+        hammer.wait_for(acknowledged=hammer.count_acknowledged() + 20)
+    assert set(statuses) == {422}, statuses
+    assert {o.status for o in hammer.outcomes} == {200}
+
+
+def test_schemathesis_finds_no_server_error_in_over_a_thousand_cases(
+    service: Service, tmp_path: Path
+) -> None:
+    report = tmp_path / "schemathesis.json"
+    command = [
+        str(BIN / "st"),
+        "run",
+        f"{service.url}/openapi.json",
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        "70",
+        "--seed",
+        "20261122",
+        "--generation-database",
+        "none",
+        "--workers",
+        "2",
+        "--header",
+        f"X-API-Key: {API_KEY}",
+        "--request-timeout",
+        "30",
+        "--report",
+        "json",
+        "--report-json-path",
+        str(report),
+        "--no-color",
+    ]
+    completed = subprocess.run(  # noqa: S603 (our venv's schemathesis, fixed arguments)
+        command, capture_output=True, text=True, timeout=600, check=False
+    )
+    output = completed.stdout[-6000:] + completed.stderr[-2000:]
+    summary = json.loads(report.read_text(encoding="utf-8"))
+    assert summary["operations"]["tested"] == summary["operations"]["total"] >= 15, output
+    assert summary["test_cases"]["generated"] >= MIN_CASES, output
+    assert summary["failures"] == [] and summary["errors"] == [], output
+    assert completed.returncode == 0, output
+    with httpx.Client(base_url=service.url) as client:
+        assert client.get("/ready").status_code == 200

@@ -1,0 +1,138 @@
+"""Faults of the prediction log: locked by another connection, or read-only. The service must
+answer 503 and fail /ready rather than acknowledge an unlogged request, and recover by itself."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from reliability_harness import Hammer, Request, log_rows, running_service
+
+from housing.service import log as prediction_log
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+LOCK_TIMEOUT = "0.5"
+"""HOUSING_DATABASE_TIMEOUT_SECONDS: how long a write waits for the lock before the 503."""
+
+
+def _wait_ready(client: httpx.Client, timeout: float = 15.0) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get("/ready")
+        if response.status_code == 200 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.2)
+
+
+def test_locked_log_answers_503_and_not_ready_never_a_silent_loss_then_recovers(
+    env_for: Callable[..., dict[str, str]],
+    pick: Callable[[], dict[str, float]],
+    tmp_path: Path,
+) -> None:
+    env = env_for(HOUSING_DATABASE_TIMEOUT_SECONDS=LOCK_TIMEOUT)
+
+    def request(index: int) -> Request:
+        if index == 0:  # one client sends rejected input: its rejection must be logged too
+            return "/predict", {**pick(), "MedInc": -1.0}
+        return "/predict", pick()
+
+    with running_service(env, tmp_path) as service, service.client() as client:
+        with Hammer(service.url, request, threads=4) as hammer:
+            hammer.wait_for(acknowledged=50)
+            lock = sqlite3.connect(service.database, isolation_level=None, timeout=10)
+            lock.execute("BEGIN EXCLUSIVE")
+            try:
+                locked_at = time.monotonic()
+                ready = client.get("/ready")
+                direct = client.post("/predict", json=pick())
+                time.sleep(1.0)
+            finally:
+                released_at = time.monotonic()
+                lock.execute("ROLLBACK")
+                lock.close()
+            recovered = _wait_ready(client)
+            hammer.wait_for(acknowledged=hammer.count_acknowledged() + 50)
+        after = client.post("/predict", json=pick())
+        rows = log_rows(service.database)
+
+    assert ready.status_code == 503, ready.text
+    assert ready.json()["ready"] is False and "locked" in ready.json()["database"]
+    assert direct.status_code == 503, direct.text
+    assert "cannot be written" in direct.json()["detail"]
+    assert recovered.status_code == 200, recovered.text
+    assert after.status_code == 200, after.text
+
+    outcomes = hammer.outcomes
+    assert {o.status for o in outcomes} <= {200, 422, 503}, {o.status for o in outcomes}
+    during = [o for o in outcomes if locked_at < o.started and o.ended < released_at]
+    assert during and {o.status for o in during} == {503}, "a request was answered unlogged"
+    assert any(o.status == 422 for o in outcomes)
+    logged = {row["id"] for row in rows}
+    answered = {o.request_id for o in outcomes if o.status in (200, 422)}
+    # A 2xx (and a logged rejection) only if its row exists; a 503 leaves no row behind.
+    assert answered <= logged
+    assert logged == answered | {after.json()["prediction_id"]}
+    assert not {o.request_id for o in outcomes if o.status == 503} & logged
+
+
+def make_read_only(path: Path) -> Callable[[], None]:
+    """Make ``path`` unwritable for the server and return the undo. chmod for a normal user;
+    root ignores modes, so as root the file is made immutable (chattr +i) instead."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        return lambda: path.chmod(0o644)
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        pytest.skip("running as root without chattr: cannot make a file read-only for root")
+    made = subprocess.run([chattr, "+i", str(path)], capture_output=True, text=True)  # noqa: S603
+    if made.returncode != 0:
+        pytest.skip(f"running as root and chattr +i failed: {made.stderr.strip()}")
+    return lambda: subprocess.run([chattr, "-i", str(path)], check=True)  # noqa: S603
+
+
+def test_read_only_log_answers_503_and_not_ready_then_recovers_when_writable(
+    env_for: Callable[..., dict[str, str]],
+    pick: Callable[[], dict[str, float]],
+    tmp_path: Path,
+) -> None:
+    env = env_for(HOUSING_DATABASE_TIMEOUT_SECONDS=LOCK_TIMEOUT)
+    database = tmp_path / "log.db"
+    engine = prediction_log.create_log_engine(f"sqlite:///{database}")
+    prediction_log.migrate(engine)  # the log exists (an earlier run), then turns read-only
+    engine.dispose()
+
+    undo = make_read_only(database)
+    try:
+        with running_service(env, tmp_path, ready=False) as service, service.client() as client:
+            ready = client.get("/ready")
+            refused = client.post("/predict", json=pick())
+            rejected = client.post("/predict", json={**pick(), "MedInc": -1.0})
+            batch = client.post("/predict/batch", json={"houses": [pick(), pick()]})
+            rows_while_read_only = log_rows(database)
+            undo()
+            undo = None
+            recovered = _wait_ready(client)
+            accepted = client.post("/predict", json=pick())
+            rows = log_rows(database)
+    finally:
+        if undo is not None:
+            undo()
+
+    assert ready.status_code == 503, ready.text
+    assert ready.json()["ready"] is False
+    assert "readonly" in ready.json()["database"].replace("read-only", "readonly")
+    for response in (refused, rejected, batch):
+        assert response.status_code == 503, response.text
+        assert "cannot be written" in response.json()["detail"]
+    assert rows_while_read_only == []
+    assert recovered.status_code == 200, f"did not recover once writable: {recovered.text}"
+    assert accepted.status_code == 200, accepted.text
+    assert [row["id"] for row in rows] == [accepted.json()["prediction_id"]]

@@ -1,0 +1,125 @@
+"""Custom transformers: estimator contract, exact values, feature names, and no target leakage.
+
+scikit-learn's ``check_array_api_input`` reports itself skipped (with its reason) unless scipy's
+array API mode is on; it only applies to estimators that opt into the array API.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import KFold
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from housing.candidates import feature_union
+from housing.features import FEATURE_NAMES, typical_row
+from housing.transformers import (
+    DEFAULT_RATIOS,
+    NeighbourTargetEncoder,
+    RatioFeatures,
+    RotatedCoordinates,
+)
+
+
+@parametrize_with_checks(
+    [
+        RotatedCoordinates(latitude=0, longitude=1),
+        RatioFeatures([("ratio", 0, 1)]),
+        NeighbourTargetEncoder(latitude=0, longitude=1, n_neighbors=3, cv=3),
+    ]
+)
+def test_sklearn_estimator_contract(estimator, check) -> None:
+    check(estimator)
+
+
+def _coords(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {"Latitude": rng.uniform(32.5, 42, n), "Longitude": rng.uniform(-124, -114, n)}
+    )
+    return frame, rng.normal(2.0, 1.0, n)
+
+
+def test_rotation_matches_the_formula() -> None:
+    X = pd.DataFrame({"Latitude": [34.0, 37.5], "Longitude": [-118.0, -122.0]})
+    out = RotatedCoordinates(angles=[0, 45, 90]).fit_transform(X)
+    expected = np.c_[X.Longitude, (X.Longitude + X.Latitude) / np.sqrt(2), X.Latitude]
+    np.testing.assert_allclose(out, expected)
+
+
+def test_ratios_values_names_and_zero_denominator() -> None:
+    X = pd.DataFrame({"a": [1.0, 3.0, 2.0], "b": [2.0, 4.0, 0.0]})
+    encoder = RatioFeatures([("a_per_b", "a", "b"), ("b_per_a", "b", "a")]).fit(X)
+    out = encoder.transform(X)
+    np.testing.assert_allclose(out[:2], [[0.5, 2.0], [0.75, 4 / 3]])
+    assert np.isnan(out[2, 0]) and out[2, 1] == 0.0
+    assert list(encoder.get_feature_names_out()) == ["a_per_b", "b_per_a"]
+
+
+def test_missing_named_column_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="latitude column 'Latitude' is not in the input"):
+        RotatedCoordinates().fit(pd.DataFrame({"Lat": [1.0], "Longitude": [2.0]}))
+    with pytest.raises(ValueError, match="numerator column 'AveBedrms'"):
+        RatioFeatures().fit(pd.DataFrame({"x": [1.0], "y": [2.0]}))
+
+
+def test_out_of_fold_values_are_neighbour_means_from_other_folds_only() -> None:
+    X, y = _coords(300)
+    encoder = NeighbourTargetEncoder(n_neighbors=7, cv=4, random_state=3)
+    oof = encoder.fit_transform(X, y)[:, 0]
+    coords = X.to_numpy()
+    for fit_rows, out_rows in KFold(4, shuffle=True, random_state=3).split(coords):
+        for row in out_rows[:10]:
+            distances = np.linalg.norm(coords[fit_rows] - coords[row], axis=1)
+            nearest = fit_rows[np.argsort(distances)[:7]]
+            assert row not in nearest
+            assert oof[row] == pytest.approx(y[nearest].mean())
+
+
+def test_a_rows_own_target_never_reaches_its_out_of_fold_value() -> None:
+    X, y = _coords(200, seed=1)
+    encoder = NeighbourTargetEncoder(n_neighbors=5, cv=5, random_state=0)
+    before_oof = encoder.fit_transform(X, y)[:, 0]
+    before_full = encoder.transform(X)[:, 0]
+    poisoned = y.copy()
+    poisoned[17] = 1_000.0
+    after_oof = encoder.fit_transform(X, poisoned)[:, 0]
+    after_full = encoder.transform(X)[:, 0]
+    assert after_oof[17] == before_oof[17]
+    # The same change does leak through `transform` (it uses every training row), which is
+    # exactly why `fit_transform` must cross-fit.
+    assert after_full[17] > before_full[17] + 100
+
+
+def test_transform_uses_all_training_rows() -> None:
+    X, y = _coords(50, seed=2)
+    encoder = NeighbourTargetEncoder(n_neighbors=1, cv=5, random_state=0).fit(X, y)
+    np.testing.assert_allclose(encoder.transform(X)[:, 0], y)  # each row's nearest is itself
+    query = pd.DataFrame({"Latitude": [X.Latitude[4] + 1e-6], "Longitude": [X.Longitude[4]]})
+    assert encoder.transform(query)[0, 0] == y[4]
+
+
+def test_cross_fitting_needs_enough_rows() -> None:
+    X, y = _coords(3)
+    with pytest.raises(ValueError, match="cv=5 folds need at least 5 samples"):
+        NeighbourTargetEncoder().fit_transform(X, y)
+
+
+def test_feature_union_shapes_and_names_on_raw_features() -> None:
+    rng = np.random.default_rng(0)
+    raw = pd.DataFrame([typical_row()] * 40).astype(float)
+    raw["Latitude"] += rng.uniform(-1, 1, 40)
+    raw["Longitude"] += rng.uniform(-1, 1, 40)
+    y = rng.normal(2, 0.5, 40)
+    union = feature_union(n_neighbors=5, seed=0)
+    out = union.fit_transform(raw, y)
+    names = list(union.get_feature_names_out())
+    rotated = [f"rot_{a:g}" for a in RotatedCoordinates().angles]
+    ratios = [name for name, _, _ in DEFAULT_RATIOS]
+    assert names == [*FEATURE_NAMES, *rotated, *ratios, "neighbour_target"]
+    assert out.shape == (40, len(names))
+    assert np.isfinite(out).all()
+    # Same columns in another order, plus an extra one: selected by name, same result.
+    shuffled = raw[list(reversed(FEATURE_NAMES))].assign(extra=1.0)
+    np.testing.assert_allclose(union.transform(shuffled), union.transform(raw))
