@@ -253,7 +253,8 @@ def serve(
     try:
         server.run(settings, host, port, workers)
     except (SQLAlchemyError, OSError) as exc:
-        fail(f"cannot open the prediction log {settings.database_url}: {exc}")
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fail(f"cannot open the prediction log {settings.database_url}: {reason}")
 
 
 @app.command()
