@@ -23,7 +23,12 @@ async def poll_model(app: FastAPI) -> None:
     await app.state.runtime.poll_model()
 
 
-BACKGROUND_TASKS: list[BackgroundTask] = [poll_model, run_monitor]
+async def checkpoint_log(app: FastAPI) -> None:
+    """Fold the SQLite log's WAL into the database off the request path."""
+    await app.state.runtime.checkpoint_log()
+
+
+BACKGROUND_TASKS: list[BackgroundTask] = [poll_model, checkpoint_log, run_monitor]
 
 
 @contextlib.asynccontextmanager

@@ -35,6 +35,7 @@ def main() -> None:
             st.Page(VIEWS / "drift.py", title="Drift", icon=":material/query_stats:"),
             st.Page(VIEWS / "models.py", title="Models", icon=":material/model_training:"),
             st.Page(VIEWS / "service.py", title="Service", icon=":material/monitor_heart:"),
+            st.Page(VIEWS / "admin.py", title="Admin", icon=":material/admin_panel_settings:"),
         ]
     )
     sidebar_status()

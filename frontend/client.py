@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from frontend.api_types import (
     BatchPrediction,
@@ -31,7 +32,9 @@ BATCH_LIMIT = 1000
 """Rows per POST /predict/batch call (the API's limit)."""
 LOG_PAGE = 500
 """Rows per GET /predictions call (the API's limit)."""
+M = TypeVar("M", bound=BaseModel)
 PARALLEL_PAGES = 4
+"""GET /predictions calls in flight at once when a page needs many pages of the log."""
 
 
 def _detail_text(detail: Any) -> str:
@@ -56,6 +59,14 @@ def _field_error(item: Any) -> FieldError:
     return FieldError(field, str(message), item.get("rule") or item.get("type"))
 
 
+def parse(model: type[M], data: Any, what: str) -> M:
+    """``data`` as ``model``; an answer of another shape is an ApiError, not a traceback."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(f"the API's answer to {what} has an unexpected shape: {exc}") from None
+
+
 def field_errors(body: Any) -> list[FieldError]:
     """The field errors of a 422 body, whatever the list is called."""
     if isinstance(body, dict):
@@ -71,17 +82,13 @@ def field_errors(body: Any) -> list[FieldError]:
 class ApiClient:
     """Synchronous client with short timeouts; one instance per API URL is reused."""
 
-    def __init__(
-        self, settings: UISettings | None = None, transport: httpx.BaseTransport | None = None
-    ) -> None:
+    def __init__(self, settings: UISettings | None = None) -> None:
         self.settings = settings or get_settings()
         timeout = httpx.Timeout(
             self.settings.api_read_timeout_seconds,
             connect=self.settings.api_connect_timeout_seconds,
         )
-        self._http = httpx.Client(
-            base_url=self.settings.api_url.rstrip("/"), timeout=timeout, transport=transport
-        )
+        self._http = httpx.Client(base_url=self.settings.api_url.rstrip("/"), timeout=timeout)
 
     @property
     def base_url(self) -> str:
@@ -90,15 +97,18 @@ class ApiClient:
     def close(self) -> None:
         self._http.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send one request; map transport failures and error statuses to ApiError types."""
+    def _request(
+        self, method: str, path: str, *, passthrough: tuple[int, ...] = (), **kwargs: Any
+    ) -> httpx.Response:
+        """Send one request; map transport failures and error statuses (except ``passthrough``,
+        whose bodies the caller reads) to ApiError types."""
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
             raise ApiUnavailable(f"the API at {self.base_url} did not answer in time") from exc
         except httpx.TransportError as exc:
             raise ApiUnavailable(f"the API at {self.base_url} cannot be reached") from exc
-        if response.is_success:
+        if response.is_success or response.status_code in passthrough:
             return response
         try:
             body: Any = response.json()
@@ -140,21 +150,22 @@ class ApiClient:
 
     def schema(self) -> SchemaInfo:
         """GET /schema: the feature spec the Predict form is built from."""
-        return SchemaInfo.model_validate(self.get_json("/schema"))
+        return parse(SchemaInfo, self.get_json("/schema"), "GET /schema")
 
     def predict(self, house: dict[str, float]) -> Prediction:
         """POST /predict for one house; ApiValidationError names the fields the API refused."""
-        return Prediction.model_validate(self.post_json("/predict", house))
+        return parse(Prediction, self.post_json("/predict", house), "POST /predict")
 
     def predict_batch(self, houses: list[dict[str, Any]]) -> BatchPrediction:
         """POST /predict/batch for at most BATCH_LIMIT houses; one result per row."""
         if len(houses) > BATCH_LIMIT:
             raise ValueError(f"at most {BATCH_LIMIT} houses per batch call, got {len(houses)}")
-        return BatchPrediction.model_validate(self.post_json("/predict/batch", {"houses": houses}))
+        answer = self.post_json("/predict/batch", {"houses": houses})
+        return parse(BatchPrediction, answer, "POST /predict/batch")
 
     def models(self) -> ModelsOverview:
         """GET /models: training runs side by side and the aliased versions."""
-        return ModelsOverview.model_validate(self.get_json("/models"))
+        return parse(ModelsOverview, self.get_json("/models"), "GET /models")
 
     def metrics_text(self) -> str:
         """GET /metrics: the Prometheus exposition text."""
@@ -162,13 +173,12 @@ class ApiClient:
 
     def drift(self) -> DriftResult:
         """GET /drift: the latest drift result and the background check's state."""
-        return DriftResult.model_validate(self.get_json("/drift"))
+        return parse(DriftResult, self.get_json("/drift"), "GET /drift")
 
     def drift_history(self, limit: int = 200) -> list[DriftHistoryItem]:
         """GET /drift/history: past results, newest first."""
-        return [
-            DriftHistoryItem.model_validate(x) for x in self.get_json("/drift/history", limit=limit)
-        ]
+        rows = self.get_json("/drift/history", limit=limit)
+        return [parse(DriftHistoryItem, row, "GET /drift/history") for row in rows]
 
     def drift_report(self) -> str | None:
         """GET /drift/report: Evidently's HTML, or None while there is no result."""
@@ -181,7 +191,7 @@ class ApiClient:
 
     def performance(self) -> Performance:
         """GET /performance: live accuracy from feedback."""
-        return Performance.model_validate(self.get_json("/performance"))
+        return parse(Performance, self.get_json("/performance"), "GET /performance")
 
     def predictions(
         self,
@@ -215,7 +225,12 @@ class ApiClient:
                     if v is not None
                 },
             )
-            return LogPage.model_validate_json(response.content)
+            try:
+                return LogPage.model_validate_json(response.content)
+            except ValidationError as exc:
+                raise ApiError(
+                    f"the API's answer to GET /predictions is unexpected: {exc}"
+                ) from None
 
         first = fetch(0)
         if first.next_offset is None:
@@ -231,3 +246,50 @@ class ApiClient:
                     seen.add(record.id)
                     out.append(record)
         return out[:limit]
+
+    # --- admin (closed loop): each call carries the API key the user typed ------------------
+
+    def _admin(self, method: str, path: str, key: str, **kwargs: Any) -> httpx.Response:
+        return self._request(method, path, headers={"X-API-Key": key}, **kwargs)
+
+    def admin_upload(self, key: str, name: str, payload: bytes) -> dict[str, Any]:
+        """POST /data/upload: the stored batch; ApiValidationError lists the rows refused."""
+        files = {"file": (name, payload, "text/csv")}
+        response = self._admin("POST", "/data/upload", key, files=files, passthrough=(422,))
+        body = response.json()
+        if response.status_code == 422:
+            errors = [
+                FieldError(
+                    e.get("field"),
+                    f"line {e['line']}: {e['message']}" if e.get("line") else e["message"],
+                    e.get("rule"),
+                )
+                for e in body.get("detail", [])
+            ]
+            refused = ApiValidationError(errors)
+            refused.message = body.get("summary", refused.message)
+            raise refused
+        return body
+
+    def admin_batches(self, key: str) -> list[dict[str, Any]]:
+        """GET /data/batches: the stored data batches, oldest first."""
+        return self._admin("GET", "/data/batches", key).json()
+
+    def admin_retrain(
+        self, key: str, batches: list[str] | None, feedback: bool
+    ) -> tuple[str, bool]:
+        """POST /admin/retrain: (job id, whether that job was running already)."""
+        body = {"batches": batches, "feedback": feedback}
+        response = self._admin("POST", "/admin/retrain", key, json=body, passthrough=(409,))
+        answer = response.json()
+        if response.status_code == 409:
+            return answer["job_id"], True
+        return answer["id"], False
+
+    def admin_job(self, key: str, job_id: str) -> dict[str, Any]:
+        """GET /admin/jobs/{id}: status; at the end the candidates and the gate's decision."""
+        return self._admin("GET", f"/admin/jobs/{job_id}", key).json()
+
+    def admin_jobs(self, key: str, limit: int = 10) -> list[dict[str, Any]]:
+        """GET /admin/jobs: the newest retraining jobs first."""
+        return self._admin("GET", "/admin/jobs", key, params={"limit": limit}).json()

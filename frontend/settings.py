@@ -19,7 +19,7 @@ class UISettings(BaseSettings):
     api_url: str = "http://127.0.0.1:8000"
     # Short: a page must say "API unreachable" quickly rather than hang.
     api_connect_timeout_seconds: float = Field(1.0, gt=0)
-    api_read_timeout_seconds: float = Field(10.0, gt=0)
+    api_read_timeout_seconds: float = Field(5.0, gt=0)
     # How many logged predictions the History page pulls at most (newest first).
     ui_history_rows: int = Field(10_000, ge=1)
 

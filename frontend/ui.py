@@ -23,29 +23,37 @@ def client() -> ApiClient:
     return _client_for(UISettings().model_dump_json())
 
 
-def say_unavailable(exc: ApiUnavailable) -> None:
-    """The plain message a page shows instead of its content while the API is down."""
-    st.error(
-        f"**The prediction API is not available** — {exc.message}.\n\n"
-        "Start it with `housing serve` (or check `HOUSING_API_URL`); this page works again "
-        "as soon as the API is back.",
-        icon=":material/cloud_off:",
-    )
-    st.button("Try again", key="retry-api", icon=":material/refresh:")
+def say_unavailable(exc: ApiUnavailable, where: str = "page") -> None:
+    """The plain message a page shows instead of its content while the API cannot serve it."""
+    if exc.status_code is None:
+        st.error(
+            f"**The prediction API is not available** — {exc.message}.\n\n"
+            "Start it with `housing serve` (or check `HOUSING_API_URL`); this page works again "
+            "as soon as the API is back.",
+            icon=":material/cloud_off:",
+        )
+    else:
+        st.error(
+            f"**The prediction API is not available right now** — {exc.message}.\n\n"
+            "It is running but cannot serve this yet; this page works again once it can.",
+            icon=":material/cloud_off:",
+        )
+    st.button("Try again", key=f"retry-{where}", icon=":material/refresh:")
 
 
 @contextmanager
-def api_errors(stop: bool = True) -> Iterator[None]:
+def api_errors(stop: bool = True, where: str = "page") -> Iterator[None]:
     """API failures inside the block become a plain message (the page ends there if ``stop``).
 
-    Validation errors pass through: the page shows them next to their fields.
+    Validation errors pass through: the page shows them next to their fields. ``where`` tells
+    apart the "Try again" buttons of two blocks on one page.
     """
     try:
         yield
     except ApiValidationError:
         raise  # the page shows those next to their fields
     except ApiUnavailable as exc:
-        say_unavailable(exc)
+        say_unavailable(exc, where)
         if stop:
             st.stop()
     except ApiError as exc:

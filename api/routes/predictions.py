@@ -23,7 +23,7 @@ def _utc(value: datetime | None) -> datetime | None:
 def predictions(
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     since: Annotated[datetime | None, Query(description="From this time (inclusive)")] = None,
     until: Annotated[datetime | None, Query(description="Before this time")] = None,
     status: Annotated[int | None, Query(ge=100, le=599)] = None,

@@ -59,7 +59,7 @@ st.dataframe(
 st.subheader("Evidently report", anchor=False)
 # The report is several MB of HTML and script: drawn when asked for, so the page stays fast.
 if st.toggle("Show Evidently's full report", key="drift-show-report"):
-    with api_errors(stop=False), st.spinner("Loading the report…"):
+    with api_errors(stop=False, where="report"), st.spinner("Loading the report…"):
         report = api.drift_report()
         if report is None:
             st.info("The API has no HTML report for this result yet.")

@@ -98,7 +98,7 @@ def one_house(schema: list[FeatureSpec]) -> None:
     result: Prediction | None = None
     if submitted:
         try:
-            with api_errors(stop=False):
+            with api_errors(stop=False, where="predict"):
                 result = client().predict(values)
                 st.session_state["last-prediction"] = (result, dict(values))
         except ApiValidationError as exc:
@@ -169,7 +169,7 @@ def many_houses(schema: list[FeatureSpec]) -> None:
     except batch.BatchInputError as exc:
         st.error(str(exc), icon=":material/error:")
         return
-    with api_errors(stop=False), st.spinner(f"Predicting {len(frame):,} rows…"):
+    with api_errors(stop=False, where="batch"), st.spinner(f"Predicting {len(frame):,} rows…"):
         out = batch.predict_frame(client(), frame, names)
         refused = int(out["error"].notna().sum())
         st.success(

@@ -84,7 +84,7 @@ def ui(
         str | None, typer.Option(help="The API's URL (default: $HOUSING_API_URL or :8000).")
     ] = None,
 ) -> None:
-    """Start the Streamlit UI (Predict, History, Drift, Models, Service); it talks to the API."""
+    """Start the Streamlit UI (Predict, History, Drift, Models, Service, Admin) over the API."""
     from frontend import launch
 
     launch.run(host, port, api_url)
@@ -253,8 +253,11 @@ def serve(
     try:
         server.run(settings, host, port, workers)
     except (SQLAlchemyError, OSError) as exc:
+        from sqlalchemy.engine import make_url
+
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        fail(f"cannot open the prediction log {settings.database_url}: {reason}")
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        fail(f"cannot open the prediction log {where}: {reason}")
 
 
 @app.command()
@@ -275,6 +278,7 @@ def bench(
     from housing.service import bench as stage
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     _quiet_mlflow()
     config = stage.BenchConfig(duration, connections, threads, rate_limit=rate_limit, mlflow=mlflow)
     try:

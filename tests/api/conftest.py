@@ -40,3 +40,13 @@ def reference_model(trained_registry: str):
     from housing.registry import load_model
 
     return load_model("california-housing", "champion", tracking_uri=trained_registry)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_service_settings() -> Iterator[None]:
+    """The service's settings are cached per process; each test reads its own environment."""
+    from housing.service.settings import get_service_settings
+
+    get_service_settings.cache_clear()
+    yield
+    get_service_settings.cache_clear()

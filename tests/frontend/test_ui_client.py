@@ -69,3 +69,12 @@ def test_outcome_classes() -> None:
         "failed",
         "failed",
     ]
+
+
+def test_an_answer_of_another_shape_is_a_plain_error() -> None:
+    from frontend.api_types import Prediction
+    from frontend.client import parse
+    from frontend.errors import ApiError
+
+    with pytest.raises(ApiError, match="POST /predict has an unexpected shape"):
+        parse(Prediction, {"value": 1.0}, "POST /predict")

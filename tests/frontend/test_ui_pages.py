@@ -219,7 +219,7 @@ def test_a_page_recovers_by_itself_when_the_api_comes_back(
     process = start_api(env, port, tmp_path / "api.log")
     try:
         wait_for(f"{url}/ready", process)
-        at.button(key="retry-api").click().run()  # what "Try again" does: run the page again
+        at.button(key="retry-page").click().run()  # what "Try again" does: run the page again
         assert not at.error and not at.exception
         assert at.metric[0].value.startswith("version ")
         assert "API up" in at.sidebar.caption[0].value

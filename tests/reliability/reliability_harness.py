@@ -102,14 +102,17 @@ def _wait_until_up(service: Service, ready: bool, timeout: float) -> None:
     raise RuntimeError(f"{path} not 200 after {timeout} s ({last}):\n{service.log_text()[-3000:]}")
 
 
-def start_service(env: dict[str, str], workdir: Path, name: str = "api") -> Service:
-    """Start `housing serve` on a free loopback port (returns at once; see ``wait_until_up``)."""
+def start_service(
+    env: dict[str, str], workdir: Path, name: str = "api", wrapper: tuple[str, ...] = ()
+) -> Service:
+    """Start `housing serve` on a free loopback port (returns at once; see ``wait_until_up``).
+    ``wrapper`` prefixes the command (e.g. setpriv, to run it with fewer privileges)."""
     port = free_port()
     log_path = workdir / f"{name}-{port}.log"
     database = Path(env["HOUSING_DATABASE_URL"].removeprefix("sqlite:///"))
     with open(log_path, "wb") as log:
         process = subprocess.Popen(  # noqa: S603 (our own console script, fixed arguments)
-            [str(BIN / "housing"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*wrapper, str(BIN / "housing"), "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
             cwd=workdir,
             stdout=log,
@@ -141,9 +144,10 @@ def running_service(
     ready: bool = True,
     timeout: float = 120.0,
     name: str = "api",
+    wrapper: tuple[str, ...] = (),
 ) -> Iterator[Service]:
     """A started service (ready, or only live when ``ready`` is False), stopped on exit."""
-    service = start_service(env, workdir, name)
+    service = start_service(env, workdir, name, wrapper)
     try:
         _wait_until_up(service, ready, timeout)
         yield service

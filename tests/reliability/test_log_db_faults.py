@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -83,19 +82,15 @@ def test_locked_log_answers_503_and_not_ready_never_a_silent_loss_then_recovers(
     assert not {o.request_id for o in outcomes if o.status == 503} & logged
 
 
-def make_read_only(path: Path) -> Callable[[], None]:
-    """Make ``path`` unwritable for the server and return the undo. chmod for a normal user;
-    root ignores modes, so as root the file is made immutable (chattr +i) instead."""
+def unprivileged() -> tuple[str, ...]:
+    """A command prefix under which file modes bind the server. Root ignores them (it has
+    CAP_DAC_OVERRIDE), so as root the server runs without that capability (setpriv)."""
     if os.geteuid() != 0:
-        path.chmod(0o444)
-        return lambda: path.chmod(0o644)
-    chattr = shutil.which("chattr")
-    if chattr is None:
-        pytest.skip("running as root without chattr: cannot make a file read-only for root")
-    made = subprocess.run([chattr, "+i", str(path)], capture_output=True, text=True)  # noqa: S603
-    if made.returncode != 0:
-        pytest.skip(f"running as root and chattr +i failed: {made.stderr.strip()}")
-    return lambda: subprocess.run([chattr, "-i", str(path)], check=True)  # noqa: S603
+        return ()
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.fail("running as root: need setpriv (util-linux) to drop CAP_DAC_OVERRIDE")
+    return (setpriv, "--bounding-set", "-dac_override,-dac_read_search")
 
 
 def test_read_only_log_answers_503_and_not_ready_then_recovers_when_writable(
@@ -109,22 +104,23 @@ def test_read_only_log_answers_503_and_not_ready_then_recovers_when_writable(
     prediction_log.migrate(engine)  # the log exists (an earlier run), then turns read-only
     engine.dispose()
 
-    undo = make_read_only(database)
+    database.chmod(0o444)
     try:
-        with running_service(env, tmp_path, ready=False) as service, service.client() as client:
+        with (
+            running_service(env, tmp_path, ready=False, wrapper=unprivileged()) as service,
+            service.client() as client,
+        ):
             ready = client.get("/ready")
             refused = client.post("/predict", json=pick())
             rejected = client.post("/predict", json={**pick(), "MedInc": -1.0})
             batch = client.post("/predict/batch", json={"houses": [pick(), pick()]})
             rows_while_read_only = log_rows(database)
-            undo()
-            undo = None
+            database.chmod(0o644)
             recovered = _wait_ready(client)
             accepted = client.post("/predict", json=pick())
             rows = log_rows(database)
     finally:
-        if undo is not None:
-            undo()
+        database.chmod(0o644)
 
     assert ready.status_code == 503, ready.text
     assert ready.json()["ready"] is False

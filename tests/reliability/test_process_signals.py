@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sqlite3
 import time
 from collections.abc import Callable
@@ -22,6 +23,9 @@ from reliability_harness import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+GRACE = 2
+"""HOUSING_GRACEFUL_TIMEOUT_SECONDS of the stuck-request test."""
 
 
 def _integrity(database: Path) -> str:
@@ -128,3 +132,27 @@ def test_sigterm_mid_load_finishes_in_flight_requests_and_leaves_no_partial_row(
     assert all(_complete(row) for row in rows)
     assert _integrity(service.database) == "ok"
     assert exited_at - termed_at < 30
+
+
+def test_sigterm_waits_for_a_stuck_request_only_as_long_as_configured(
+    env_for: Callable[..., dict[str, str]], tmp_path: Path
+) -> None:
+    """A client that never finishes its request cannot hold the shutdown beyond the timeout."""
+    env = env_for(HOUSING_GRACEFUL_TIMEOUT_SECONDS=str(GRACE), HOUSING_LOG_LEVEL="INFO")
+    with running_service(env, tmp_path) as service:
+        host, port = service.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as stuck:
+            stuck.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 400\r\n\r\n{"MedInc": '
+            )
+            time.sleep(0.5)  # the request is being read: in flight
+            termed_at = time.monotonic()
+            service.signal(signal.SIGTERM)
+            code = service.wait_exit(timeout=60)
+            waited = time.monotonic() - termed_at
+        rows = log_rows(service.database)
+    assert code in (0, -signal.SIGTERM)
+    assert GRACE - 0.5 <= waited < GRACE + 6, f"shut down after {waited:.1f} s"
+    assert "Cancel" in service.log_text() or "timeout" in service.log_text().lower()
+    assert all(row["status"] != 200 for row in rows)

@@ -41,7 +41,7 @@ class Runtime:
         """Migrate the log, load the model if there is one, start the batcher."""
         metrics = metrics or build_metrics()
         engine = prediction_log.create_log_engine(
-            settings.database_url, settings.database_timeout_seconds
+            settings.database_url, settings.database_timeout_seconds, background_checkpoints=True
         )
         await asyncio.to_thread(prediction_log.migrate, engine)
         holder = ModelHolder(settings, metrics, loader)
@@ -66,6 +66,15 @@ class Runtime:
         """Serve what is queued, then release the database."""
         await self.batcher.stop()
         self.engine.dispose()
+
+    async def checkpoint_log(self, interval: float = 1.0) -> None:
+        """Checkpoint the SQLite log every ``interval`` s off the event loop (until cancelled)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(prediction_log.checkpoint, self.engine)
+            except Exception as exc:  # a locked or lost database: the next try may succeed
+                logger.warning("log checkpoint failed: %s", exc)
 
     async def poll_model(self) -> None:
         """Reload when the alias moves, every ``reload_interval_seconds`` (runs until cancelled)."""

@@ -15,14 +15,6 @@ def prepare(settings: ServiceSettings, workers: int) -> str | None:
     """Process-wide set-up before any worker starts: threads, metrics dir, log schema.
 
     Returns the Prometheus multiprocess folder it created (to remove on exit), if any."""
-    # OpenMP reads this when it first starts; set it before scikit-learn is imported anywhere.
-    os.environ.setdefault("OMP_NUM_THREADS", str(settings.model_threads))
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(settings.model_threads))
-    created = None
-    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        # Each worker is a process: Prometheus' multiprocess mode sums them on every scrape.
-        created = tempfile.mkdtemp(prefix="housing-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = created
     from housing.service import log
 
     # Migrate once here, so several workers do not race to create the schema.
@@ -31,6 +23,15 @@ def prepare(settings: ServiceSettings, workers: int) -> str | None:
         log.migrate(engine)
     finally:
         engine.dispose()
+    # OpenMP reads this when scikit-learn first loads it (the batcher also caps the calling
+    # thread with threadpoolctl, which covers BLAS already loaded by numpy).
+    os.environ.setdefault("OMP_NUM_THREADS", str(settings.model_threads))
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(settings.model_threads))
+    created = None
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker is a process: Prometheus' multiprocess mode sums them on every scrape.
+        created = tempfile.mkdtemp(prefix="housing-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = created
     return created
 
 
@@ -48,8 +49,9 @@ def run(settings: ServiceSettings, host: str, port: int, workers: int) -> None:
             host=host,
             port=port,
             workers=workers,
-            loop="uvloop",
-            http="httptools",
+            # "auto" takes uvloop and httptools where they are installed (not on Windows).
+            loop="auto",
+            http="auto",
             log_config=logging_config(settings.log_level),
             access_log=False,
             timeout_graceful_shutdown=10,
