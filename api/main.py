@@ -10,7 +10,7 @@ from api.lifespan import lifespan
 from api.limits import install_rate_limit
 from api.middleware import ServiceMiddleware
 from api.routes import admin, feedback, health, metrics, models, predict, predictions, schema
-from api.routes import drift, performance
+from api.routes import batches, drift, performance, retrain
 from housing.service.metrics import build_metrics
 from housing.service.settings import ServiceSettings, get_service_settings
 
@@ -25,6 +25,8 @@ ROUTERS = [
     admin,
     drift,
     performance,
+    retrain,
+    batches,
 ]
 
 

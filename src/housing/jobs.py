@@ -11,6 +11,7 @@ An alert-triggered retrain also respects a cool-down measured from the last aler
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -165,6 +166,17 @@ def try_lock(jobs_dir: Path, owner: str) -> int | None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, owner.encode(), 0)
     return fd
+
+
+def inherited_lock(jobs_dir: Path) -> int | None:
+    """The lock descriptor the API handed this process (``LOCK_FD_ENV``), if it really is one
+    open on this jobs folder's lock file."""
+    try:
+        fd = int(os.environ[LOCK_FD_ENV])
+        held, expected = os.fstat(fd), os.stat(Path(jobs_dir) / LOCK_FILE)
+    except (KeyError, ValueError, OSError):
+        return None
+    return fd if (held.st_dev, held.st_ino) == (expected.st_dev, expected.st_ino) else None
 
 
 def lock_owner(jobs_dir: Path) -> str | None:
@@ -371,8 +383,8 @@ def execute(
 
     Exceptions from ``work`` mark the job failed (with the message) and propagate.
     """
-    fd = None
-    if job_id is None or LOCK_FD_ENV not in os.environ:
+    fd = inherited_lock(jobs_dir) if job_id is not None else None
+    if fd is None:
         job_id = job_id or new_job_id()
         fd = try_lock(jobs_dir, job_id)
         if fd is None:
@@ -399,5 +411,7 @@ def execute(
             raise
         return update_job(jobs_dir, job_id, status="succeeded", finished_at=now(), result=result)
     finally:
-        if fd is not None:
+        # Release the lock as soon as the record is final (not when the process exits,
+        # seconds later): a new job may start once this one reads as finished.
+        with contextlib.suppress(OSError):
             os.close(fd)

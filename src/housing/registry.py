@@ -27,6 +27,7 @@ PREVIOUS = "previous"
 
 TRUSTED_TYPES: list[str] = [
     # Our own transformers (housing.transformers): plain estimators with numpy attributes.
+    "housing.transformers.ArrayFeatureUnion",
     "housing.transformers.NeighbourTargetEncoder",
     "housing.transformers.RatioFeatures",
     "housing.transformers.RotatedCoordinates",

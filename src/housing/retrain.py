@@ -29,10 +29,10 @@ from housing.train import ExtraData, TrainParams, champion_summary
 
 log = logging.getLogger(__name__)
 
-FINGERPRINT: tuple[str, ...] = ("Latitude", "Longitude", TARGET.name)
-"""What identifies a held-out house in extra data: its place and its true value. A shifted copy
-(incomes up, houses older: what `housing simulate` sends) keeps all three, and training on it
-would hand the neighbour-target feature the test labels."""
+FINGERPRINT: tuple[str, ...] = ("Latitude", "Longitude", "Population", TARGET.name)
+"""What identifies a held-out house in extra data: place, population and true value (no two
+block groups of the dataset share all four). A shifted copy (incomes up, houses older: what
+`housing simulate` sends) keeps them, and training on it would leak the test labels."""
 MAX_BATCH_TAGS = 200
 """Batches beyond this many are recorded in ``data/lineage.json`` only (not one tag each)."""
 
@@ -58,6 +58,7 @@ class Gathered:
     feedback: pd.DataFrame | None = None
     feedback_note: str | None = None
     held_out_dropped: int = 0
+    feedback_invalid: int = 0
 
 
 def feedback_frame(database_url: str, limit: int) -> tuple[pd.DataFrame, str | None]:
@@ -76,51 +77,9 @@ def feedback_frame(database_url: str, limit: int) -> tuple[pd.DataFrame, str | N
     try:
         if not inspect(engine).has_table(prediction_log.prediction_log.name):
             return _no_feedback(), f"the prediction log at {url.database} has no table yet"
-        return labelled_inputs(engine, limit), None
+        return prediction_log.labelled_inputs(engine, limit), None
     finally:
         engine.dispose()
-
-
-def labelled_inputs(engine, limit: int) -> pd.DataFrame:
-    """TEMPORARY home (moves to housing.service.log): inputs of predictions that got feedback."""
-    import sqlalchemy as sa
-
-    from housing.features import FEATURE_NAMES
-    from housing.service.log import BATCH, FEEDBACK, PREDICT, prediction_log
-
-    t = prediction_log
-    labels_query = (
-        sa.select(t.c.feedback_for, t.c.actual, t.c.created_at)
-        .where(t.c.endpoint == FEEDBACK, t.c.status == 200)
-        .order_by(t.c.created_at.desc(), t.c.id.desc())
-        .limit(limit)
-    )
-    with engine.connect() as connection:
-        labels = connection.execute(labels_query).all()
-        wanted = sorted({label.feedback_for.partition("-")[0] for label in labels})
-        inputs: dict[str, Any] = {}
-        for start in range(0, len(wanted), 500):
-            query = sa.select(t.c.id, t.c.inputs).where(
-                t.c.id.in_(wanted[start : start + 500]),
-                t.c.endpoint.in_((PREDICT, BATCH)),
-                t.c.status == 200,
-            )
-            inputs.update({row.id: row.inputs for row in connection.execute(query)})
-    rows, seen = [], set()
-    for label in labels:
-        if label.feedback_for in seen:
-            continue
-        seen.add(label.feedback_for)
-        request_id, _, index = label.feedback_for.partition("-")
-        given = inputs.get(request_id)
-        if index and isinstance(given, list) and int(index) < len(given):
-            given = given[int(index)]
-        if not isinstance(given, dict):
-            continue
-        house = {name: given.get(name) for name in FEATURE_NAMES}
-        rows.append({**house, TARGET.name: label.actual, "prediction_id": label.feedback_for})
-    frame = pd.DataFrame(rows, columns=[*COLUMNS, "prediction_id"])
-    return frame.astype({name: float for name in COLUMNS})
 
 
 def _no_feedback() -> pd.DataFrame:
@@ -149,10 +108,13 @@ def gather(
     feedback, note = (
         feedback_frame(database_url, feedback_limit) if request.feedback else (None, "not asked")
     )
+    invalid = 0
     if feedback is not None:
         # The API validated every input and label; a row that fails now (the spec moved) is left
-        # out rather than failing the whole retrain.
-        feedback = feedback.loc[batch_store.valid_rows(feedback)].reset_index(drop=True)
+        # out, and counted, rather than failing the whole retrain.
+        valid = batch_store.valid_rows(feedback)
+        invalid = int((~valid).sum())
+        feedback = feedback.loc[valid].reset_index(drop=True)
     parts = {"batches": uploaded, "feedback": feedback}
     kept: dict[str, pd.DataFrame] = {}
     dropped = 0
@@ -172,6 +134,7 @@ def gather(
         feedback=kept.get("feedback"),
         feedback_note=note,
         held_out_dropped=dropped,
+        feedback_invalid=invalid,
     )
 
 
@@ -192,6 +155,7 @@ def lineage(
         ),
         "feedback_note": gathered.feedback_note,
         "held_out_dropped": gathered.held_out_dropped,
+        "feedback_invalid": gathered.feedback_invalid,
         "extra_rows": len(gathered.frame),
         "dvc": dvc,
         "trigger": request.trigger,

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.model_selection import KFold
-from sklearn.neighbors import NearestNeighbors
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.neighbors import KDTree, NearestNeighbors
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 Column = str | int
 """A column by name (needs a DataFrame with that column) or by position."""
@@ -113,7 +114,10 @@ class RotatedCoordinates(TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:  # noqa: N803
         """One column per angle: the coordinates projected onto the rotated axis."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._transform_array(validate_data(self, X, dtype=np.float64, reset=False))
+
+    def _transform_array(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        # The math of ``transform`` on an input already checked (``ArrayFeatureUnion``).
         lat, lon = (X[:, i] for i in self.coordinate_indices_)
         radians = np.deg2rad(self.angles_)
         return np.outer(lon, np.cos(radians)) + np.outer(lat, np.sin(radians))
@@ -181,7 +185,10 @@ class RatioFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:  # noqa: N803
         """One column per ratio; NaN where the denominator is 0."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._transform_array(validate_data(self, X, dtype=np.float64, reset=False))
+
+    def _transform_array(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        # The math of ``transform`` on an input already checked (``ArrayFeatureUnion``).
         out = np.full((X.shape[0], len(self.ratio_indices_)), np.nan)
         for j, (num, den) in enumerate(self.ratio_indices_):
             np.divide(X[:, num], X[:, den], out=out[:, j], where=X[:, den] != 0)
@@ -225,8 +232,9 @@ class NeighbourTargetEncoder(TransformerMixin, BaseEstimator):
         Names of features seen during ``fit`` (DataFrame input only).
     coordinate_indices_ : tuple of int
         Positions of the (latitude, longitude) columns.
-    neighbors_ : NearestNeighbors
-        KD-tree over all training coordinates (single-threaded queries: cheap when serving).
+    neighbors_ : KDTree
+        KD-tree over all training coordinates, queried directly: ``NearestNeighbors`` adds
+        ~0.3 ms of joblib and validation to every call, which a served model pays per request.
     target_ : ndarray of shape (n_samples,)
         Training targets, aligned with ``neighbors_``.
     n_neighbors_ : int
@@ -282,9 +290,15 @@ class NeighbourTargetEncoder(TransformerMixin, BaseEstimator):
         return X[:, list(self.coordinate_indices_)], np.asarray(y, dtype=np.float64)
 
     @staticmethod
-    def _index(coords: np.ndarray) -> NearestNeighbors:
-        # kd_tree: exact, single-threaded queries (brute force would start OpenMP threads).
-        return NearestNeighbors(algorithm="kd_tree").fit(coords)
+    def _index(coords: np.ndarray) -> KDTree:
+        # Exact, single-threaded queries (brute force would start OpenMP threads); leaf_size 30
+        # is NearestNeighbors' own, so neighbours (and ties) are those it would have found.
+        return KDTree(np.ascontiguousarray(coords), leaf_size=30, metric="euclidean")
+
+    def _neighbours(self, index: KDTree | NearestNeighbors, coords: np.ndarray, k: int):
+        if isinstance(index, NearestNeighbors):  # models fitted before the KDTree change
+            return index.kneighbors(coords, k, return_distance=False)
+        return index.query(coords, k, return_distance=False)
 
     def fit(self, X, y) -> NeighbourTargetEncoder:  # noqa: N803
         """Index all training coordinates with their targets (used by ``transform``)."""
@@ -299,9 +313,12 @@ class NeighbourTargetEncoder(TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:  # noqa: N803
         """Mean training target of each row's nearest training neighbours."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._transform_array(validate_data(self, X, dtype=np.float64, reset=False))
+
+    def _transform_array(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        # The math of ``transform`` on an input already checked (``ArrayFeatureUnion``).
         coords = X[:, list(self.coordinate_indices_)]
-        neighbours = self.neighbors_.kneighbors(coords, self.n_neighbors_, return_distance=False)
+        neighbours = self._neighbours(self.neighbors_, coords, self.n_neighbors_)
         return self.target_[neighbours].mean(axis=1, keepdims=True)
 
     def fit_transform(self, X, y, **fit_params) -> np.ndarray:  # noqa: N803
@@ -317,7 +334,7 @@ class NeighbourTargetEncoder(TransformerMixin, BaseEstimator):
         for fit_rows, out_rows in folds.split(coords):
             k = min(self.n_neighbors, len(fit_rows))
             index = self._index(coords[fit_rows])
-            neighbours = index.kneighbors(coords[out_rows], k, return_distance=False)
+            neighbours = self._neighbours(index, coords[out_rows], k)
             out[out_rows, 0] = target[fit_rows][neighbours].mean(axis=1)
         self._fit_index(coords, target)
         return out
@@ -328,7 +345,124 @@ class NeighbourTargetEncoder(TransformerMixin, BaseEstimator):
         return np.asarray(["neighbour_target"], dtype=object)
 
 
+class ArrayFeatureUnion(TransformerMixin, BaseEstimator):
+    """The input columns followed by each transformer's output, computed in one numpy pass.
+
+    What ``ColumnTransformer([("raw", "passthrough", ...), ...])`` does, at a fraction of its
+    per-call cost: it selects the columns once, checks them once, and gives every transformer
+    the same float array (no per-step pandas slicing, validation or joblib), which cuts a
+    served model's predict from ~5.5 ms to ~2 ms. It only takes this module's transformers,
+    whose checked-array path (``_transform_array``) it calls; ``fit_transform`` calls theirs,
+    so the neighbour target stays cross-fitted.
+
+    Parameters
+    ----------
+    transformers : list of (str, transformer)
+        Named transformers from this module; each sees the selected columns (by name when
+        fitted on a DataFrame with names, else by position).
+    columns : list of str or int, default=None
+        Input columns to pass through and to hand the transformers, by name (DataFrame input,
+        then any order and extra columns are accepted) or position; None means all.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit`` (DataFrame input only).
+    column_indices_ : list of int
+        Positions of ``columns`` in the input seen by ``fit``.
+    transformers_ : list of (str, transformer)
+        The fitted transformers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> union = ArrayFeatureUnion([("half", RatioFeatures([("half", 0, 1)]))])
+    >>> union.fit_transform(np.array([[1.0, 2.0]])).tolist()
+    [[1.0, 2.0, 0.5]]
+    """
+
+    def __init__(self, transformers: Sequence[tuple[str, BaseEstimator]], columns=None) -> None:
+        self.transformers = transformers
+        self.columns = columns
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = any(
+            t.__sklearn_tags__().target_tags.required for _, t in self.transformers
+        )
+        return tags
+
+    def fit(self, X, y=None) -> ArrayFeatureUnion:  # noqa: N803
+        """Fit every transformer (as ``fit_transform`` does: cross-fitting runs either way)."""
+        self.fit_transform(X, y)
+        return self
+
+    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:  # noqa: N803
+        """Fit every transformer on the selected columns; their training outputs, stacked."""
+        for name, transformer in self.transformers:
+            if not hasattr(transformer, "_transform_array"):
+                raise TypeError(
+                    f"ArrayFeatureUnion: {name!r} ({type(transformer).__name__}) is not one of "
+                    "housing.transformers' transformers"
+                )
+        X = validate_data(self, X, dtype=np.float64)
+        columns = range(self.n_features_in_) if self.columns is None else self.columns
+        self.column_indices_ = [_column_index(self, c, "column") for c in columns]
+        selected = X[:, self.column_indices_]
+        names = getattr(self, "feature_names_in_", None)
+        # Named columns let the transformers resolve theirs by name, as in a ColumnTransformer.
+        given = (
+            selected
+            if names is None
+            else pd.DataFrame(selected, columns=names[self.column_indices_])
+        )
+        self.transformers_ = []
+        blocks = [selected]
+        for name, transformer in self.transformers:
+            fitted = clone(transformer)
+            blocks.append(np.asarray(fitted.fit_transform(given, y), dtype=np.float64))
+            self.transformers_.append((name, fitted))
+        return np.hstack(blocks)
+
+    def transform(self, X) -> np.ndarray:  # noqa: N803
+        """The selected columns, then each transformer's output."""
+        check_is_fitted(self)
+        if self.columns is not None and hasattr(X, "columns") and self._named():
+            # By name: the input's order and extra columns do not matter.
+            names = self.feature_names_in_[self.column_indices_]
+            missing = [name for name in names if name not in X.columns]
+            if missing:
+                raise ValueError(f"ArrayFeatureUnion: input lacks column(s) {missing}")
+            # Converted before checking: check_array on a frame costs ~0.3 ms of pandas
+            # introspection per call, on the array a few microseconds.
+            frame = X if list(X.columns) == list(names) else X[names]
+            selected = check_array(frame.to_numpy(dtype=np.float64), dtype=np.float64)
+        else:
+            selected = validate_data(self, X, dtype=np.float64, reset=False)
+            selected = selected[:, self.column_indices_]
+        blocks = [selected]
+        blocks.extend(t._transform_array(selected) for _, t in self.transformers_)
+        return np.hstack(blocks)
+
+    def _named(self) -> bool:
+        return hasattr(self, "feature_names_in_")
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """The selected columns' names, then each transformer's."""
+        check_is_fitted(self)
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            names = np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+        out = [*names[self.column_indices_]]
+        for _, transformer in self.transformers_:
+            out.extend(transformer.get_feature_names_out())
+        return np.asarray(out, dtype=object)
+
+
 __all__ = [
+    "ArrayFeatureUnion",
     "DEFAULT_RATIOS",
     "NeighbourTargetEncoder",
     "RatioFeatures",

@@ -204,7 +204,7 @@ def world(dataset_available: bool, tmp_path_factory: pytest.TempPathFactory) -> 
         "params_file": params_file,
         "coast": coast.reset_index(drop=True),
         "upload": inland.iloc[:5000].reset_index(drop=True),
-        "noisy": inland.iloc[5000:].reset_index(drop=True),
+        "noisy": inland.iloc[:5000].reset_index(drop=True),
         "steady": production.sample(300, random_state=1)[list(FEATURE_NAMES)],
     }
 
@@ -347,8 +347,8 @@ def test_drift_alert_retrains_promotes_and_the_gate_refuses_bad_labels(
                 client,
                 world["coast"],
                 drift="coastal",
-                rate=8,
-                duration=1.0,
+                rate=2,  # 8 requests of 50 houses, with time to send every feedback
+                duration=4.0,
                 batch=50,
                 feedback_share=1.0,
                 seed=0,
@@ -399,6 +399,7 @@ def test_drift_alert_retrains_promotes_and_the_gate_refuses_bad_labels(
         assert [b["id"] for b in used["batches"]] == [good_batch["id"]]
         assert 0 < used["feedback_rows"] <= drifted.feedback
         assert used["extra_rows"] == used["batch_rows"] + used["feedback_rows"]
+        assert used["batch_rows"] == len(world["upload"]) and used["held_out_dropped"] == 0
         serving = wait_until(
             lambda: (m := httpx.get(f"{api}/model", timeout=10).json())["version"] == "2" and m,
             15,

@@ -258,19 +258,19 @@ def test_monitoring_stack_end_to_end(stack: dict) -> None:
     api = stack["api"]
     # 1. Ordinary traffic: held-out houses, single and batched, with feedback; some bad input.
     single = housing(
-        stack, "simulate", "--drift", "none", "--rate", "25", "--duration", "4", "--feedback", "1"
+        stack, "simulate", "--drift", "none", "--rate", "20", "--duration", "5", "--feedback", "1"
     )
     assert single["failed"] == 0 and single["predicted"] == single["requests"] == 100
-    assert single["seconds"] <= 4 + 1.0, "bounded in time as well as in count"
+    assert single["seconds"] <= 5 + 1.0, "bounded in time as well as in count"
     batched = housing(
         stack,
         "simulate",
         "--drift",
         "none",
         "--rate",
-        "10",
+        "4",
         "--duration",
-        "2",
+        "5",
         "--batch",
         "50",
         "--feedback",
@@ -306,9 +306,9 @@ def test_monitoring_stack_end_to_end(stack: dict) -> None:
         "--drift",
         "income",
         "--rate",
-        "10",
+        "4",
         "--duration",
-        "2",
+        "5",
         "--batch",
         "50",
         "--feedback",

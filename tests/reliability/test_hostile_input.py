@@ -87,13 +87,15 @@ HOSTILE: dict[str, tuple[str, bytes | Callable[[], Iterator[bytes]], dict[str, s
     "fullwidth-digits": ("/predict", _house_text(MedInc='"３.５"'), JSON, "number"),
     "emoji": ("/predict", _house_text(MedInc='"🏠"'), JSON, "number"),
     "lone-surrogate-value": ("/predict", _house_text(MedInc='"\\ud800"'), JSON, "number"),
-    "lone-surrogate-key": ("/predict", _house_text(**{"\\udc00": '"x"'}), JSON, "unknown"),
+    "lone-surrogate-key": ("/predict", _house_text(**{"\\udc00": '"x"'}), JSON, "unicode"),
     "nul-character": ("/predict", _house_text(MedInc='"\\u0000"'), JSON, "number"),
     "invalid-utf8": ("/predict", b'{"MedInc": "\xff\xfe"}', JSON, "body"),
     "truncated": ("/predict", b'{"MedInc": 3', JSON, "JSON"),
     "empty": ("/predict", b"", JSON, "body"),
     "null": ("/predict", b"null", JSON, "body"),
     "array": ("/predict", b"[1, 2]", JSON, "body"),
+    "bare-number": ("/predict", b"5", JSON, "body"),
+    "bare-float": ("/predict/batch", b"-1.5e3", JSON, "body"),
     "text-plain": ("/predict", _house_text(), {"content-type": "text/plain"}, "body"),
     "form": (
         "/predict",
@@ -149,6 +151,23 @@ def test_hostile_request_gets_a_clear_4xx_and_is_logged(service: Service, name: 
     rows = log_rows(service.database, "id = ?", (request_id,))
     assert [(row["endpoint"], row["status"]) for row in rows] == [(path, response.status_code)]
     assert rows[0]["error"]
+
+
+def test_the_log_stays_readable_after_hostile_input(service: Service) -> None:
+    """GET /predictions pages through every row the hostile requests left."""
+    for path, body, headers, _ in HOSTILE.values():
+        if not callable(body):
+            with service.client() as client:
+                client.post(path, content=body, headers=headers)
+    rows = len(log_rows(service.database))
+    seen, offset = 0, 0
+    with service.client() as client:
+        while offset is not None:
+            page = client.get("/predictions", params={"limit": 50, "offset": offset})
+            assert page.status_code == 200, page.text
+            seen += len(page.json()["items"])
+            offset = page.json()["next_offset"]
+    assert seen == rows >= len(HOSTILE)
 
 
 POISON = [_house_text(Population="1" + "0" * 30), _house_text(MedInc='"\\ud800"'), _nested(300)]

@@ -93,6 +93,13 @@ def unprivileged() -> tuple[str, ...]:
     return (setpriv, "--bounding-set", "-dac_override,-dac_read_search")
 
 
+def writable(database: Path) -> None:
+    """What an operator does: make the log and its WAL files writable (SQLite created the
+    ``-shm`` file with the database's read-only mode)."""
+    for path in database.parent.glob(f"{database.name}*"):
+        path.chmod(0o644)
+
+
 def test_read_only_log_answers_503_and_not_ready_then_recovers_when_writable(
     env_for: Callable[..., dict[str, str]],
     pick: Callable[[], dict[str, float]],
@@ -115,12 +122,12 @@ def test_read_only_log_answers_503_and_not_ready_then_recovers_when_writable(
             rejected = client.post("/predict", json={**pick(), "MedInc": -1.0})
             batch = client.post("/predict/batch", json={"houses": [pick(), pick()]})
             rows_while_read_only = log_rows(database)
-            database.chmod(0o644)
+            writable(database)
             recovered = _wait_ready(client)
             accepted = client.post("/predict", json=pick())
             rows = log_rows(database)
     finally:
-        database.chmod(0o644)
+        writable(database)
 
     assert ready.status_code == 503, ready.text
     assert ready.json()["ready"] is False

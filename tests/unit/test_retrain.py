@@ -319,7 +319,7 @@ def test_gather_reads_feedback_and_batches_and_drops_held_out_houses(
     assert feedback.loc["b" * 32 + "-1", TARGET.name] == 9.99
     assert feedback.loc["b" * 32 + "-0", "MedInc"] == unseen["MedInc"].iloc[1]
     assert len(got.frame) == 33 and list(got.frame.columns) == list(COLUMNS)
-    keys = ["Latitude", "Longitude", TARGET.name]
+    keys = list(retrain.FINGERPRINT)
     assert got.frame.merge(test[keys], on=keys).empty, "no held-out house in the extra data"
 
     only = retrain.gather(
@@ -339,6 +339,22 @@ def test_gather_reads_feedback_and_batches_and_drops_held_out_houses(
     )
     assert missing.feedback_rows == 0 and "no prediction log" in missing.feedback_note
     assert not (tmp_path / "none.db").exists(), "looking for feedback creates no log"
+
+
+def test_held_out_houses_are_recognised_even_shifted_and_nothing_else(small_split: Path) -> None:
+    from housing import data
+    from housing.monitoring.shifts import older, richer
+
+    train, test = load_split(small_split)
+    copies = pd.concat([test.iloc[:3], richer(test.iloc[3:6]), older(test.iloc[6:9])])
+    extra = pd.concat([train.iloc[:50], copies], ignore_index=True)
+    kept, dropped = retrain.drop_held_out(extra, test)
+    assert dropped == 9 and len(kept) == 50
+    pd.testing.assert_frame_equal(kept, train.iloc[:50].reset_index(drop=True))
+    # No false alarm on the real data: no two block groups share the fingerprint.
+    full = data.load_source(None).frame
+    everything, held_out = full.iloc[:15000], full.iloc[15000:]
+    assert retrain.drop_held_out(everything, held_out)[1] == 0
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ from housing.candidates import feature_union
 from housing.features import FEATURE_NAMES, typical_row
 from housing.transformers import (
     DEFAULT_RATIOS,
+    ArrayFeatureUnion,
     NeighbourTargetEncoder,
     RatioFeatures,
     RotatedCoordinates,
@@ -27,6 +28,15 @@ from housing.transformers import (
         RotatedCoordinates(latitude=0, longitude=1),
         RatioFeatures([("ratio", 0, 1)]),
         NeighbourTargetEncoder(latitude=0, longitude=1, n_neighbors=3, cv=3),
+        ArrayFeatureUnion(
+            [
+                ("rotated", RotatedCoordinates(latitude=0, longitude=1)),
+                ("ratios", RatioFeatures([("ratio", 0, 1)])),
+            ]
+        ),
+        ArrayFeatureUnion(
+            [("neighbours", NeighbourTargetEncoder(latitude=0, longitude=1, n_neighbors=3, cv=3))]
+        ),
     ]
 )
 def test_sklearn_estimator_contract(estimator, check) -> None:
@@ -123,3 +133,58 @@ def test_feature_union_shapes_and_names_on_raw_features() -> None:
     # Same columns in another order, plus an extra one: selected by name, same result.
     shuffled = raw[list(reversed(FEATURE_NAMES))].assign(extra=1.0)
     np.testing.assert_allclose(union.transform(shuffled), union.transform(raw))
+
+
+def _raw_houses(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    raw = pd.DataFrame([typical_row()] * n).astype(float)
+    raw["Latitude"] += rng.uniform(-1, 1, n)
+    raw["Longitude"] += rng.uniform(-1, 1, n)
+    raw["MedInc"] *= rng.uniform(0.5, 2, n)
+    return raw, rng.normal(2, 0.5, n)
+
+
+def test_array_union_equals_the_column_transformer_it_replaces() -> None:
+    from sklearn.compose import ColumnTransformer
+
+    raw, y = _raw_houses(60)
+    coords = ["Latitude", "Longitude"]
+    ratio_columns = sorted({c for _, num, den in DEFAULT_RATIOS for c in (num, den)})
+    reference = ColumnTransformer(
+        [
+            ("raw", "passthrough", list(FEATURE_NAMES)),
+            ("rotated", RotatedCoordinates(), coords),
+            ("ratios", RatioFeatures(), ratio_columns),
+            ("neighbours", NeighbourTargetEncoder(n_neighbors=5, random_state=0), coords),
+        ],
+        verbose_feature_names_out=False,
+    )
+    union = feature_union(n_neighbors=5, seed=0)
+    # Bit-identical, in training (cross-fitted) and after: registered models predict the same.
+    np.testing.assert_array_equal(union.fit_transform(raw, y), reference.fit_transform(raw, y))
+    later, _ = _raw_houses(20, seed=1)
+    np.testing.assert_array_equal(union.transform(later), reference.transform(later))
+    assert list(union.get_feature_names_out()) == list(reference.get_feature_names_out())
+
+
+def test_array_union_names_a_missing_column_and_a_foreign_transformer() -> None:
+    from sklearn.preprocessing import StandardScaler
+
+    raw, y = _raw_houses(30)
+    union = feature_union(n_neighbors=5, seed=0).fit(raw, y)
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['Latitude'\]"):
+        union.transform(raw.drop(columns="Latitude"))
+    with pytest.raises(TypeError, match="'scale' \\(StandardScaler\\) is not one of"):
+        ArrayFeatureUnion([("scale", StandardScaler())]).fit(raw, y)
+
+
+def test_encoders_fitted_with_nearest_neighbors_still_transform_the_same() -> None:
+    from sklearn.neighbors import NearestNeighbors
+
+    X, y = _coords(300, seed=4)
+    encoder = NeighbourTargetEncoder(n_neighbors=7, random_state=0).fit(X, y)
+    query, _ = _coords(50, seed=5)
+    expected = encoder.transform(query)
+    # Models registered before the KD-tree change hold a NearestNeighbors index.
+    encoder.neighbors_ = NearestNeighbors(algorithm="kd_tree").fit(X.to_numpy())
+    np.testing.assert_array_equal(encoder.transform(query), expected)

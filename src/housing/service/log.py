@@ -3,7 +3,7 @@
 SQLAlchemy Core on any URL (a SQLite file by default, in WAL mode with ``synchronous=NORMAL``:
 a commit survives the process being killed, which is what acknowledging a request promises).
 The schema is Alembic's (``migrations/``), upgraded on start. Monitoring reads the log through
-``recent_inputs`` and ``labelled_predictions``.
+``recent_inputs`` and ``labelled_predictions``; retraining through ``labelled_inputs``.
 """
 
 from __future__ import annotations
@@ -106,8 +106,40 @@ def raw_text(body: bytes | str | None) -> str | None:
     return text[:RAW_BODY_LIMIT]
 
 
+JSON_DEPTH_LIMIT = 200
+"""Nesting kept in a logged body (orjson stops at 255); deeper parts are logged as a marker."""
+
+
 def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    except orjson.JSONEncodeError:
+        # A client's JSON may hold what orjson refuses (integers beyond 64 bits, lone UTF-16
+        # surrogates, nesting deeper than 255): the row must be written all the same, and
+        # one bad row must not fail the commit it shares with other requests' rows.
+        return orjson.dumps(_loggable(value, 0), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def _loggable(value: Any, depth: int) -> Any:
+    """``value`` with what orjson cannot write replaced: big integers by floats (or text),
+    lone surrogates by "?", nesting beyond ``JSON_DEPTH_LIMIT`` by a marker string."""
+    if depth >= JSON_DEPTH_LIMIT:
+        return "<nested too deeply to log>"
+    if isinstance(value, dict):
+        return {_loggable(str(k), depth): _loggable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_loggable(item, depth + 1) for item in value]
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return float(value) if abs(value) < 10**308 else str(value)
+    return value
+
+
+def _json_loads(value: Any) -> Any:
+    """SQLite's JSON columns have numeric affinity: a logged body that is a bare number comes
+    back as that number, not as JSON text."""
+    return value if isinstance(value, int | float) else orjson.loads(value)
 
 
 BACKGROUND_AUTOCHECKPOINT_PAGES = 10_000
@@ -138,7 +170,7 @@ def create_log_engine(
     instead, so requests do not wait for it.
     """
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+    kwargs: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
     sqlite = parsed.get_backend_name() == "sqlite"
     if sqlite:
         if parsed.database and parsed.database != ":memory:":
@@ -147,7 +179,17 @@ def create_log_engine(
     engine = sa.create_engine(parsed, **kwargs)
     if sqlite:
         sa.event.listen(engine, "connect", _sqlite_pragmas(background_checkpoints))
+        sa.event.listen(engine, "handle_error", _reopen_when_read_only)
     return engine
+
+
+def _reopen_when_read_only(context: Any) -> None:
+    """A connection SQLite opened on a read-only file stays read-only after the file becomes
+    writable, and so does one opened while another is: on that error, close this connection
+    (a "disconnect") and every idle one, so the next write opens the file afresh."""
+    if "readonly database" in str(context.original_exception):
+        context.is_disconnect = True
+        context.engine.dispose()
 
 
 def checkpoint(engine: Engine) -> None:
@@ -324,3 +366,50 @@ def labelled_predictions(engine: Engine, limit: int) -> pd.DataFrame:
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
     frame = frame.sort_values("created_at", ascending=False, kind="stable")
     return frame.reset_index(drop=True).astype({"prediction": "float64", "actual": "float64"})
+
+
+def labelled_inputs(engine: Engine, limit: int) -> pd.DataFrame:
+    """The inputs of the newest ``limit`` predictions that got feedback, with the true value
+    as ``MedHouseVal`` and their ``prediction_id`` (for retraining; newest feedback first).
+
+    A batch prediction's id names its row (``<request id>-<row>``). If one prediction got
+    feedback twice (a race), the newest feedback counts.
+    """
+    from housing.features import TARGET
+
+    t = prediction_log
+    labels_query = (
+        sa.select(t.c.feedback_for, t.c.actual)
+        .where(t.c.endpoint == FEEDBACK, t.c.status == 200)
+        .order_by(t.c.created_at.desc(), t.c.id.desc())
+        .limit(limit)
+    )
+    inputs: dict[str, Any] = {}
+    with engine.connect() as connection:
+        labels = connection.execute(labels_query).all()
+        wanted = sorted({label.feedback_for.partition("-")[0] for label in labels})
+        for start in range(0, len(wanted), 500):  # bounded IN lists
+            query = sa.select(t.c.id, t.c.inputs).where(
+                t.c.id.in_(wanted[start : start + 500]),
+                t.c.endpoint.in_((PREDICT, BATCH)),
+                t.c.status == 200,
+            )
+            inputs.update({row.id: row.inputs for row in connection.execute(query)})
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for label in labels:
+        if label.feedback_for in seen:
+            continue
+        seen.add(label.feedback_for)
+        request_id, _, index = label.feedback_for.partition("-")
+        house = inputs.get(request_id)
+        if index:
+            house = (
+                house[int(index)] if isinstance(house, list) and int(index) < len(house) else None
+            )
+        if isinstance(house, dict):
+            features = {name: house.get(name) for name in FEATURE_NAMES}
+            rows.append(features | {TARGET.name: label.actual, "prediction_id": label.feedback_for})
+    columns = [*FEATURE_NAMES, TARGET.name, "prediction_id"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.astype({name: "float64" for name in (*FEATURE_NAMES, TARGET.name)})

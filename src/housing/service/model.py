@@ -13,14 +13,15 @@ import logging
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from housing.features import FEATURE_NAMES, typical_row
+from housing.features import FEATURE_NAMES, FEATURES, typical_row
+from housing.service.compiled import Predict, compile_pipeline
 from housing.service.metrics import ServiceMetrics
 from housing.service.settings import ServiceSettings
 
@@ -30,6 +31,17 @@ Loader = Callable[[str, str, str], Any]
 """(model name, version, tracking URI) -> fitted sklearn Pipeline."""
 
 METRIC_TAGS = ("test_rmse", "test_mae", "test_r2")
+CHECK_ROWS = 256
+"""Houses on which a compiled predict must match the pipeline before it serves."""
+
+
+def check_rows(count: int = CHECK_ROWS, seed: int = 0) -> np.ndarray:
+    """The typical house and ``count - 1`` random ones within the spec's ranges."""
+    rng = np.random.default_rng(seed)
+    low = np.array([f.min for f in FEATURES])
+    high = np.array([f.max for f in FEATURES])
+    rows = rng.uniform(low, high, size=(count - 1, len(FEATURES)))
+    return np.vstack([list(typical_row().values()), rows])
 
 
 def registry_loader(name: str, version: str, tracking_uri: str) -> Any:
@@ -52,10 +64,13 @@ class LoadedModel:
     metrics: dict[str, float] = field(default_factory=dict)
     trained_at: str | None = None
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    compiled: Predict | None = None
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Predict an (n, 8) array of features in spec order: one DataFrame for the batch."""
         frame = pd.DataFrame(features, columns=list(FEATURE_NAMES), copy=False)
+        if self.compiled is not None:
+            return self.compiled(frame)
         return np.asarray(self.pipeline.predict(frame), dtype=np.float64).reshape(-1)
 
 
@@ -168,6 +183,9 @@ class ModelHolder:
             metrics=_metrics_of(self.client(), version),
             trained_at=version.tags.get("trained_at"),
         )
+        if self.settings.compiled_predict:
+            rows = pd.DataFrame(check_rows(), columns=list(FEATURE_NAMES))
+            loaded = replace(loaded, compiled=compile_pipeline(pipeline, rows))
         # A model that loads but cannot predict a typical house must not serve.
         check = loaded.predict(np.array([list(typical_row().values())]))
         if check.shape != (1,) or not np.isfinite(check).all():
@@ -184,4 +202,5 @@ class ModelHolder:
             self.metrics.model_info.remove(old.name, old.version, old.candidate or "")
         self.metrics.model_info.labels(loaded.name, loaded.version, loaded.candidate or "").set(1)
         was = f"v{old.version}" if old else "nothing"
-        log.info("serving %s v%s (was %s)", loaded.name, loaded.version, was)
+        how = "treelite" if loaded.compiled else "scikit-learn"
+        log.info("serving %s v%s with %s trees (was %s)", loaded.name, loaded.version, how, was)

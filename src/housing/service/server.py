@@ -27,6 +27,11 @@ def prepare(settings: ServiceSettings, workers: int) -> str | None:
     # thread with threadpoolctl, which covers BLAS already loaded by numpy).
     os.environ.setdefault("OMP_NUM_THREADS", str(settings.model_threads))
     os.environ.setdefault("OPENBLAS_NUM_THREADS", str(settings.model_threads))
+    # MLflow retries an unreachable tracking server 7 times with backoff (about 4 minutes per
+    # call): a reload, or GET /models, would hang that long. Give up within seconds instead;
+    # the old model keeps serving and the next poll retries.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
     created = None
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Each worker is a process: Prometheus' multiprocess mode sums them on every scrape.
@@ -54,7 +59,7 @@ def run(settings: ServiceSettings, host: str, port: int, workers: int) -> None:
             http="auto",
             log_config=logging_config(settings.log_level),
             access_log=False,
-            timeout_graceful_shutdown=10,
+            timeout_graceful_shutdown=settings.graceful_timeout_seconds,
         )
     finally:
         if created:

@@ -44,8 +44,13 @@ class ServiceSettings(BaseSettings):
     as with SQLite); false = on a worker thread (for a log database across a network)."""
     batch_linger_ms: float = Field(5.0, ge=0)
     """How long a batch may wait for as many requests as the previous one had."""
+    graceful_timeout_seconds: int = Field(10, ge=1)
+    """On SIGTERM, how long in-flight requests may take to finish before they are cut off."""
     model_threads: int = Field(1, ge=1)
     """OpenMP/BLAS threads for predict: 1 avoids 100 ms tails of oversubscribed OpenMP."""
+    compiled_predict: bool = True
+    """Evaluate a tree-ensemble champion's trees with treelite when it reproduces the pipeline's
+    predictions (to 1e-9): ~4x faster per batch; false = always call the pipeline."""
     log_level: str = "INFO"
 
     @field_validator("cors_origins", mode="before")
