@@ -19,6 +19,8 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates 0600; published files are ordinary readable files (other containers).
+        os.chmod(tmp, 0o644)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()

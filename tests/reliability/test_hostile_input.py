@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 from reliability_harness import (
-    API_KEY,
     BIN,
     Hammer,
     Request,
@@ -208,10 +207,12 @@ def test_schemathesis_finds_no_server_error_in_over_a_thousand_cases(
         "20261122",
         "--generation-database",
         "none",
+        # One worker: hypothesis' lambda descriptions race in CPython 3.11's ast under threads.
         "--workers",
-        "2",
-        "--header",
-        f"X-API-Key: {API_KEY}",
+        "1",
+        # No admin key: a generated POST /admin/retrain would start real training jobs on the
+        # shared registry. Admin operations are fuzzed up to their key check; the keyed paths
+        # are covered by the model-fault and security tests.
         "--request-timeout",
         "30",
         "--report",
