@@ -3,7 +3,9 @@
 Run (against a running API; houses come from the prepared test split, ``HOUSING_DATA_DIR``):
 
     locust -f tests/load/locustfile.py --headless -u 50 -r 25 -t 2m --stop-timeout 10 \
-        --host http://127.0.0.1:8000 --csv var/load/run
+        --host http://127.0.0.1:8000 --json-file var/load/stats
+
+`make reliability` (scripts/reliability.py) starts a server, runs this, and checks the log.
 
 Every response must be a 2xx with the ids the API promises, else Locust counts a failure.
 ``--stop-timeout`` lets each user finish its request when the time is up, so every request the

@@ -20,8 +20,11 @@ def test_notebook_is_committed_without_outputs() -> None:
 
 
 @pytest.mark.slow
-def test_notebook_executes() -> None:
+def test_notebook_executes(monkeypatch: pytest.MonkeyPatch) -> None:
     notebook = nbformat.read(NOTEBOOK, as_version=4)
+    # The kernel inherits the environment: draw inline as Jupyter does, even when an earlier
+    # test (or the user's shell) set MPLBACKEND=Agg, which would swallow every figure.
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     # "python3" is ipykernel's spec in the venv's prefix; jupyter_client starts it with this
     # interpreter (sys.executable), so the kernel sees the installed package.
     client = NotebookClient(

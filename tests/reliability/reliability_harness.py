@@ -261,7 +261,10 @@ def run_locust(
     spawn_rate: float | None = None,
     extra: tuple[str, ...] = (),
 ) -> LoadResult:
-    """Run tests/load/locustfile.py headless against ``url``; reports go to ``out_dir``."""
+    """Run tests/load/locustfile.py headless against ``url``; reports go to ``out_dir``.
+
+    Figures come from ``--json-file``, written after the stop timeout let every user finish
+    (Locust's ``--csv`` stats are written before that and miss the last requests)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     ids_file, stats_file = out_dir / "acknowledged.txt", out_dir / "stats"
     command = [
@@ -279,8 +282,6 @@ def run_locust(
         "30",
         "--host",
         url,
-        "--csv",
-        str(out_dir / "locust"),
         "--html",
         str(out_dir / "locust.html"),
         "--json-file",

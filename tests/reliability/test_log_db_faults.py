@@ -52,6 +52,9 @@ def test_locked_log_answers_503_and_not_ready_never_a_silent_loss_then_recovers(
                 locked_at = time.monotonic()
                 ready = client.get("/ready")
                 direct = client.post("/predict", json=pick())
+                health_started = time.monotonic()
+                health = client.get("/health")  # liveness must not wait on the log for long
+                health_took = time.monotonic() - health_started
                 time.sleep(1.0)
             finally:
                 released_at = time.monotonic()
@@ -66,6 +69,7 @@ def test_locked_log_answers_503_and_not_ready_never_a_silent_loss_then_recovers(
     assert ready.json()["ready"] is False and "locked" in ready.json()["database"]
     assert direct.status_code == 503, direct.text
     assert "cannot be written" in direct.json()["detail"]
+    assert health.status_code == 200 and health_took < float(LOCK_TIMEOUT) + 2.0
     assert recovered.status_code == 200, recovered.text
     assert after.status_code == 200, after.text
 

@@ -21,6 +21,7 @@ from reliability_harness import (
     Hammer,
     Request,
     Service,
+    free_port,
     running_service,
     service_env,
     start_mlflow_server,
@@ -148,8 +149,6 @@ def test_unreachable_tracking_server_during_reload_keeps_the_old_model_serving(
     pick: Callable[[], dict[str, float]],
     tmp_path: Path,
 ) -> None:
-    from reliability_harness import free_port
-
     registry = _client(registry_copy)
     serving = registry.get_model_version_by_alias(MODEL, "champion")
     port = free_port()

@@ -68,16 +68,13 @@ class Served:
 
 
 def limit_threads(threads: int) -> None:
-    """Cap OpenMP/BLAS threads and drop scikit-learn's per-call checks on the calling thread.
+    """Cap OpenMP/BLAS threads on the calling thread (the model's predict runs there).
 
-    Inputs are validated (finite, in range) before they reach the model, so the checks add
-    nothing; OpenMP limits are per thread, hence this runs on the batcher's own thread.
+    OpenMP limits are per thread, hence this runs on the batcher's own thread.
     """
-    import sklearn
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads)
-    sklearn.set_config(assume_finite=True, skip_parameter_validation=True)
 
 
 class Batcher:

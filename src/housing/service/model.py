@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import sklearn
 
 from housing.features import FEATURE_NAMES, FEATURES, typical_row
 from housing.service.compiled import Predict, compile_pipeline
@@ -69,9 +70,12 @@ class LoadedModel:
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Predict an (n, 8) array of features in spec order: one DataFrame for the batch."""
         frame = pd.DataFrame(features, columns=list(FEATURE_NAMES), copy=False)
-        if self.compiled is not None:
-            return self.compiled(frame)
-        return np.asarray(self.pipeline.predict(frame), dtype=np.float64).reshape(-1)
+        # Inputs were validated (finite, in range) before they got here, so scikit-learn's
+        # per-call checks add nothing; scoped, so the rest of the process keeps its checks.
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            if self.compiled is not None:
+                return self.compiled(frame)
+            return np.asarray(self.pipeline.predict(frame), dtype=np.float64).reshape(-1)
 
 
 @dataclass(frozen=True)
