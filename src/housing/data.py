@@ -18,7 +18,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,7 @@ from housing.validation import (
 log = logging.getLogger(__name__)
 
 COLUMNS: tuple[str, ...] = (*FEATURE_NAMES, TARGET.name)
+SectionT = TypeVar("SectionT", bound=BaseModel)
 """Columns of every prepared file: the 8 features in spec order, then the target."""
 RAW_COLUMNS: tuple[str, ...] = (
     "longitude",
@@ -97,8 +98,8 @@ def processed_dir(data_dir: Path) -> Path:
     return Path(data_dir) / PROCESSED
 
 
-def load_params(path: Path) -> DataParams:
-    """Read the ``data:`` section of a params file."""
+def load_section(path: Path, name: str, model: type[SectionT]) -> SectionT:
+    """Read and validate one section of a params file (``data:``, ``train:``)."""
     path = Path(path)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -106,16 +107,21 @@ def load_params(path: Path) -> DataParams:
         raise ParamsError(f"{path}: not found (run from the project root)") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ParamsError(f"{path}: unreadable: {exc}") from None
-    section = document.get("data") if isinstance(document, dict) else None
+    section = document.get(name) if isinstance(document, dict) else None
     if not isinstance(section, dict):
-        raise ParamsError(f"{path}: no `data:` section")
+        raise ParamsError(f"{path}: no `{name}:` section")
     try:
-        return DataParams.model_validate(section)
+        return model.model_validate(section)
     except ValidationError as exc:
         problems = "; ".join(
-            f"data.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            f"{name}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
         )
         raise ParamsError(f"{path}: {problems}") from None
+
+
+def load_params(path: Path) -> DataParams:
+    """Read the ``data:`` section of a params file."""
+    return load_section(path, "data", DataParams)
 
 
 # --- reading prepared data -------------------------------------------------------------------

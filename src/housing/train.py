@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from housing.candidates import CANDIDATES, build, serving_threads
-from housing.data import ParamsError
+from housing.data import load_section
 from housing.evaluation import (
     frame_hash,
     permutation_table,
@@ -71,23 +70,7 @@ class TrainParams(BaseModel):
 
 def load_params(path: Path) -> TrainParams:
     """Read the ``train:`` section of a params file."""
-    path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: not found (run from the project root)") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ParamsError(f"{path}: unreadable: {exc}") from None
-    section = document.get("train") if isinstance(document, dict) else None
-    if not isinstance(section, dict):
-        raise ParamsError(f"{path}: no `train:` section")
-    try:
-        return TrainParams.model_validate(section)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"train.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-        )
-        raise ParamsError(f"{path}: {problems}") from None
+    return load_section(path, "train", TrainParams)
 
 
 # --- the stage ---------------------------------------------------------------------------------
