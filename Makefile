@@ -19,7 +19,7 @@ export SCIKIT_LEARN_DATA := $(SHARED_DATA)
 endif
 endif
 
-.PHONY: help install install-dev system-deps run test lint format data train serve ui bench bench-train bench-ui reliability clean
+.PHONY: help install install-dev system-deps run test lint format data train repro serve ui bench bench-train bench-ui reliability clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,10 @@ data: install ## Load, validate and split the data into data/
 
 train: data ## Train the three candidates, log them to MLflow, register and gate the champion
 	$(HOUSING) train
+
+# The stages call `housing` from PATH, so the venv's bin goes first (no activation needed).
+repro: install ## Run the DVC pipeline (data -> train): reruns only the stages whose deps changed
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/dvc repro
 
 bench-train: install ## Time `housing train` end to end into a throwaway MLflow store
 	scripts/bench_train.sh

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import pandas as pd
 
@@ -36,24 +37,55 @@ def read_csv(content: bytes, names: list[str]) -> pd.DataFrame:
     return frame
 
 
+def _cell(value: object) -> object:
+    """A number written as text (its column also holds text) as a float, so one typo in a
+    column does not make the strict API refuse every row; other text goes as is, for the API
+    to refuse that row in its own words."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def records(frame: pd.DataFrame, names: list[str]) -> list[dict[str, object]]:
-    """JSON-ready rows of the feature columns; blanks become null so the API names them."""
+    """Rows of the feature columns; blanks become null so the API names them. Non-finite
+    numbers stay floats: see ``not_finite``."""
     features = frame[names].astype(object)
-    return features.where(features.notna(), None).to_dict(orient="records")
+    rows = features.where(features.notna(), None).to_dict(orient="records")
+    return [{name: _cell(value) for name, value in row.items()} for row in rows]
+
+
+def not_finite(row: dict[str, object]) -> str | None:
+    """Why ``row`` cannot be sent (JSON has no inf/NaN, so the API cannot judge it), in the
+    API's words for the same rule; None when it can."""
+    bad = [
+        f"{name} must be a finite number, not {value}"
+        for name, value in row.items()
+        if isinstance(value, float) and not math.isfinite(value)
+    ]
+    return "; ".join(bad) or None
 
 
 def predict_frame(client: ApiClient, frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """``frame`` with the predicted value in dollars (or the API's reasons) for each row."""
+    """``frame`` with the predicted value in dollars (or the reasons it was refused, by the API
+    or because it cannot be sent) for each row."""
     rows = records(frame, names)
-    values: list[float | None] = []
-    versions: list[str | None] = []
-    errors: list[str | None] = []
-    for start in range(0, len(rows), CHUNK):
-        answer = client.predict_batch(rows[start : start + CHUNK])
-        for item in sorted(answer.results, key=lambda r: r.index):
-            values.append(item.prediction_dollars)
-            versions.append(answer.model_version if item.prediction_dollars is not None else None)
-            errors.append("; ".join(e.message for e in item.errors) if item.errors else None)
+    errors: list[str | None] = [not_finite(row) for row in rows]
+    values: list[float | None] = [None] * len(rows)
+    versions: list[str | None] = [None] * len(rows)
+    sendable = [i for i, reason in enumerate(errors) if reason is None]
+    for start in range(0, len(sendable), CHUNK):
+        chunk = sendable[start : start + CHUNK]
+        answer = client.predict_batch([rows[i] for i in chunk])
+        for item in answer.results:
+            i = chunk[item.index]
+            values[i] = item.prediction_dollars
+            if item.prediction_dollars is not None:
+                versions[i] = answer.model_version
+            if item.errors:
+                errors[i] = "; ".join(e.message for e in item.errors)
     out = frame.reset_index(drop=True).copy()
     out["predicted_value"] = values
     out["model_version"] = versions

@@ -6,6 +6,7 @@ went wrong (API down, not ready, input rejected) instead of showing a traceback.
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -25,7 +26,13 @@ from frontend.api_types import (
     Prediction,
     SchemaInfo,
 )
-from frontend.errors import ApiError, ApiUnavailable, ApiValidationError, FieldError
+from frontend.errors import (
+    ApiError,
+    ApiRequestError,
+    ApiUnavailable,
+    ApiValidationError,
+    FieldError,
+)
 from frontend.settings import UISettings, get_settings
 
 BATCH_LIMIT = 1000
@@ -138,7 +145,15 @@ class ApiClient:
         return self._request("GET", path).text
 
     def post_json(self, path: str, body: Any) -> Any:
-        return self._json("POST", path, json=body)
+        """POST ``body`` as strict JSON; a body JSON cannot carry is an ApiRequestError."""
+        try:
+            content = json.dumps(body, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise ApiRequestError(
+                f"the request to POST {path} cannot be sent as JSON: {exc}"
+            ) from None
+        headers = {"Content-Type": "application/json"}
+        return self._json("POST", path, content=content, headers=headers)
 
     def ping(self) -> float:
         """Seconds GET /health took; raises ApiUnavailable if the API is down."""

@@ -14,6 +14,11 @@ class ApiError(Exception):
         self.status_code = status_code
 
 
+class ApiRequestError(ApiError):
+    """The page built a request that cannot be sent (e.g. NaN/inf, which JSON cannot carry):
+    a fault of the page, not of the API, but still a message rather than a traceback."""
+
+
 class ApiUnavailable(ApiError):
     """The API cannot be reached, timed out, or says it is not ready (503)."""
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import streamlit as st
 
 from frontend.client import ApiClient
-from frontend.errors import ApiError, ApiUnavailable, ApiValidationError
+from frontend.errors import ApiError, ApiRequestError, ApiUnavailable, ApiValidationError
 from frontend.settings import UISettings
 
 
@@ -54,6 +54,10 @@ def api_errors(stop: bool = True, where: str = "page") -> Iterator[None]:
         raise  # the page shows those next to their fields
     except ApiUnavailable as exc:
         say_unavailable(exc, where)
+        if stop:
+            st.stop()
+    except ApiRequestError as exc:
+        st.error(f"**The request could not be sent** — {exc.message}", icon=":material/error:")
         if stop:
             st.stop()
     except ApiError as exc:

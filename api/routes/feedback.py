@@ -27,7 +27,11 @@ router = APIRouter(tags=["feedback"])
 async def feedback(
     body: FeedbackRequest, request: Request, response: Response, runtime: RuntimeDep
 ) -> Feedback | JSONResponse:
-    """Record the true value of a prediction; answered once the feedback is in the log."""
+    """Record the true value of a prediction; answered once the feedback is in the log.
+
+    One per prediction: the check below answers most repeats, the log's unique
+    ``feedback_key`` the concurrent ones (``write_rows`` turns the loser into its 409 row).
+    """
     engine = runtime.engine
     inputs = body.model_dump()
     found = await run_in_threadpool(prediction_log.find_prediction, engine, body.prediction_id)
@@ -35,7 +39,7 @@ async def feedback(
         detail = f"no successful prediction has id {body.prediction_id!r}"
         return await log_and_respond(request, 404, detail, inputs=inputs)
     if await run_in_threadpool(prediction_log.feedback_exists, engine, body.prediction_id):
-        detail = f"feedback for {body.prediction_id!r} was recorded already"
+        detail = prediction_log.feedback_taken(body.prediction_id)
         return await log_and_respond(request, 409, detail, inputs=inputs)
     feedback_id = prediction_log.new_id()
     row = prediction_log.new_row(
@@ -44,12 +48,17 @@ async def feedback(
         status=200,
         inputs=inputs,
         feedback_for=body.prediction_id,
+        feedback_key=body.prediction_id,
         actual=body.actual,
         prediction=found.value,
         predicted_at=found.created_at,
         model_version=found.model_version,
     )
     await runtime.batcher.record(row, started(request))
+    if row["status"] == 409:  # a concurrent feedback for it committed first; this row says so
+        return JSONResponse(
+            {"detail": row["error"]}, status_code=409, headers={"X-Request-ID": feedback_id}
+        )
     response.headers["X-Request-ID"] = feedback_id
     return Feedback(
         feedback_id=feedback_id,

@@ -172,10 +172,15 @@ def many_houses(schema: list[FeatureSpec]) -> None:
     with api_errors(stop=False, where="batch"), st.spinner(f"Predicting {len(frame):,} rows…"):
         out = batch.predict_frame(client(), frame, names)
         refused = int(out["error"].notna().sum())
-        st.success(
-            f"{len(out) - refused:,} predicted, {refused:,} refused "
-            f"(model version {', '.join(sorted(out['model_version'].dropna().unique()))})."
-        )
+        versions = ", ".join(sorted(out["model_version"].dropna().unique()))
+        summary = f"{len(out) - refused:,} predicted, {refused:,} refused"
+        summary += f" (model version {versions})." if versions else "."
+        if refused:
+            summary += " The `error` column says why, row by row."
+        if refused < len(out):
+            st.success(summary)
+        else:
+            st.warning(summary)  # nothing predicted: not a success
         st.dataframe(
             out,
             hide_index=True,

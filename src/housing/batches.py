@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,8 @@ PARSE = "parse"
 HELD_OUT = "held_out"
 MAX_LISTED_ERRORS = 100
 """A rejection lists this many row errors (and always says how many there are in all)."""
+MAX_COLUMNS = 100
+"""A header with more fields is refused before any frame is built (a batch has 9 columns)."""
 
 
 class BatchStoreError(RuntimeError):
@@ -155,6 +158,9 @@ def read_csv(payload: bytes, source: str) -> Upload:
     if not rows:
         raise _file_error(source, EMPTY, "empty file")
     header, rows, lines = rows[0], rows[1:], lines[1:]
+    if len(header) > MAX_COLUMNS:
+        expected = f"a batch has the {len(COLUMNS)} columns {', '.join(COLUMNS)}"
+        raise _file_error(source, PARSE, f"{len(header)} columns in the header: {expected}")
     ragged = [
         RowError(i + 1, lines[i], "*", PARSE, f"{len(fields)} fields, the header has {len(header)}")
         for i, fields in enumerate(rows)
@@ -256,7 +262,7 @@ def _column_errors(upload: Upload) -> list[RowError]:
         for name in columns
         if name not in COLUMNS
     ]
-    duplicated = sorted({name for name in columns if columns.count(name) > 1})
+    duplicated = sorted(name for name, count in Counter(columns).items() if count > 1)
     errors += [upload.error(None, name, TYPE, f"column {name}: repeated") for name in duplicated]
     if len(upload.frame) == 0:
         errors.append(upload.error(None, "*", EMPTY, "no rows after the header"))
@@ -428,7 +434,7 @@ def snapshot(data_dir: Path, timeout: float = 300.0) -> dict[str, Any] | None:
     when the data folder is not inside a DVC repository (a container, a test folder). Runs
     `dvc` as a child process: its in-process API prints git hints on our stdout.
     """
-    import subprocess  # nosec B404 - the venv's own dvc on a fixed argument list
+    import subprocess  # nosec B404
     import sys
 
     import yaml
@@ -437,7 +443,7 @@ def snapshot(data_dir: Path, timeout: float = 300.0) -> dict[str, Any] | None:
     root = dvc_root(Path(data_dir))
     if root is None or not folder.is_dir():
         return None
-    result = subprocess.run(  # nosec B603 - no shell, fixed arguments
+    result = subprocess.run(  # nosec B603
         [sys.executable, "-m", "dvc", "add", "--quiet", str(folder.resolve())],
         cwd=root,
         capture_output=True,

@@ -607,7 +607,7 @@ def retrain(
     _quiet_mlflow()
     settings, job_settings = get_settings(), jobs.get_retrain_settings()
     database_url = _service_settings().database_url
-    if job is not None:
+    if job is not None and hasattr(os, "nice"):  # Windows: the API starts it at low priority
         os.nice(job_settings.retrain_nice)  # the API shares these cores
 
     def work(record: jobs.JobRecord) -> dict:

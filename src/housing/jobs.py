@@ -4,28 +4,33 @@ Training is CPU-heavy, so the API never trains in its own process: it starts
 `python -m housing.cli retrain --json --job ID` (at lower CPU priority) and answers at once.
 The child writes its record (``running``, then ``succeeded`` with the result or ``failed`` with
 the reason) to ``<jobs_dir>/<id>.json``, so every API worker, the CLI and the UI read the same
-state. "One at a time" is an exclusive ``flock`` on ``<jobs_dir>/retrain.lock``: the API takes
-it and hands it to the child, which holds it until it exits, whatever happens to the API.
-An alert-triggered retrain also respects a cool-down measured from the last alert's job.
+state. "One at a time" is an exclusive OS lock (``flock`` on Unix, ``LockFileEx`` on Windows,
+through filelock) on ``<jobs_dir>/retrain.lock``, held by the process that runs the retrain until
+its record is final or it dies, whatever happens to the API. Windows locks do not pass to a
+child, so the API hands over instead: it holds a second lock, the start gate
+(``retrain.gate.lock``), from checking the run lock free until its child holds it; every other
+starter takes the gate first, so nothing slips in between. An alert-triggered retrain also
+respects a cool-down measured from the last alert's job.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import re
 import secrets
-import subprocess  # nosec B404 - starts our own CLI with a fixed argument list
+import subprocess  # nosec B404
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from filelock import lock_descriptor, unlock_descriptor
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -34,8 +39,16 @@ from housing.fileio import atomic_write_text
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "retrain.lock"
-LOCK_FD_ENV = "HOUSING_RETRAIN_LOCK_FD"
-"""Set by the API for the child: the lock is already held through this inherited descriptor."""
+"""Held by the process running a retrain."""
+GATE_FILE = "retrain.gate.lock"
+"""Held while a retrain is being started: taking the run lock, or handing it to a child."""
+OWNER_FILE = "retrain.owner"
+"""The job id of the latest lock holder (Windows denies reading a locked file, so not in it)."""
+HANDOFF_ENV = "HOUSING_RETRAIN_HANDOFF"
+"""Set by the API for its child (the job id): the API holds the gate for it while it starts."""
+HANDOFF_POLL = 0.05
+HANDOFF_WAIT = 10.0
+"""How long a child retries the run lock (the API's check for it holds it for an instant)."""
 JOB_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 FINAL = ("succeeded", "failed")
 RETRAIN_LABEL = ("action", "retrain")
@@ -149,41 +162,98 @@ def update_job(jobs_dir: Path, job_id: str, **changes: Any) -> JobRecord:
 # --- one at a time -------------------------------------------------------------------------
 
 
-def try_lock(jobs_dir: Path, owner: str) -> int | None:
-    """Take the retrain lock without waiting; its descriptor, or None when it is held.
+def _take(path: Path) -> int | None:
+    """Open ``path`` and take its exclusive lock without waiting; the descriptor, or None."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if lock_descriptor(fd, blocking=False):
+            return fd
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    return None
 
-    ``flock`` by hand rather than ``filelock``: the lock must pass to the child process (an
-    inherited descriptor keeps it), and filelock releases on its own object's lifetime.
-    """
+
+def release(fd: int) -> None:
+    """Unlock and close a descriptor from ``try_lock`` or ``reserve`` (Windows may free a lock
+    only some time after its handle closes, so unlock explicitly first)."""
+    with contextlib.suppress(OSError):
+        unlock_descriptor(fd)
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def _set_owner(folder: Path, owner: str) -> None:
+    # A plain write, not a rename over the file: Windows refuses to replace a file a reader has
+    # open. A reader racing it sees no owner ("unknown"), which only words the 409 vaguer.
+    (folder / OWNER_FILE).write_text(owner, encoding="utf-8")
+
+
+def try_lock(jobs_dir: Path, owner: str) -> int | None:
+    """Take the retrain lock without waiting (through the gate); its descriptor, or None when
+    a retrain runs or is being started."""
     folder = Path(jobs_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
+    gate = _take(folder / GATE_FILE)
+    if gate is None:
         return None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, owner.encode(), 0)
+    try:
+        fd = _take(folder / LOCK_FILE)
+        if fd is not None:
+            _set_owner(folder, owner)
+        return fd
+    finally:
+        release(gate)
+
+
+def reserve(jobs_dir: Path, owner: str) -> int | None:
+    """Take the gate, with the retrain lock checked free, for a child to take that lock; the
+    gate's descriptor (release it once the child holds the lock), or None when busy."""
+    folder = Path(jobs_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    gate = _take(folder / GATE_FILE)
+    if gate is None:
+        return None
+    try:
+        probe = _take(folder / LOCK_FILE)
+        if probe is None:
+            release(gate)
+            return None
+        release(probe)
+        _set_owner(folder, owner)
+    except BaseException:
+        release(gate)
+        raise
+    return gate
+
+
+def is_locked(jobs_dir: Path) -> bool:
+    """Whether some process holds the retrain lock (checked by taking it for an instant)."""
+    fd = _take(Path(jobs_dir) / LOCK_FILE)
+    if fd is None:
+        return True
+    release(fd)
+    return False
+
+
+def handed_over_lock(jobs_dir: Path, job_id: str) -> int | None:
+    """The retrain lock for the job the API started this process for (``HANDOFF_ENV``), taken
+    while the API holds the gate; None when this process is not that child or cannot take it."""
+    if os.environ.get(HANDOFF_ENV) != job_id:
+        return None
+    path = Path(jobs_dir) / LOCK_FILE
+    deadline = time.monotonic() + HANDOFF_WAIT
+    while (fd := _take(path)) is None and time.monotonic() < deadline:
+        time.sleep(HANDOFF_POLL)
     return fd
-
-
-def inherited_lock(jobs_dir: Path) -> int | None:
-    """The lock descriptor the API handed this process (``LOCK_FD_ENV``), if it really is one
-    open on this jobs folder's lock file."""
-    try:
-        fd = int(os.environ[LOCK_FD_ENV])
-        held, expected = os.fstat(fd), os.stat(Path(jobs_dir) / LOCK_FILE)
-    except (KeyError, ValueError, OSError):
-        return None
-    return fd if (held.st_dev, held.st_ino) == (expected.st_dev, expected.st_ino) else None
 
 
 def lock_owner(jobs_dir: Path) -> str | None:
     """The job id written by whoever holds (or last held) the lock."""
     try:
-        return (Path(jobs_dir) / LOCK_FILE).read_text(encoding="utf-8").strip() or None
-    except FileNotFoundError:
+        return (Path(jobs_dir) / OWNER_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
         return None
 
 
@@ -260,21 +330,22 @@ class JobRunner:
             feedback=feedback,
             alert=alert,
         )
-        fd = try_lock(self.jobs_dir, record.id)
-        if fd is None:
+        gate = reserve(self.jobs_dir, record.id)
+        if gate is None:
             raise JobBusyError(lock_owner(self.jobs_dir))
         try:
             write_job(self.jobs_dir, record)
-            process, output = self._spawn(record, fd)
+            process, output = self._spawn(record)
+            watcher = threading.Thread(
+                target=self._watch,
+                args=(record.id, process, output, gate),
+                name=f"job-{record.id}",
+            )
+            watcher.daemon = True
+            watcher.start()  # it releases the gate once the child holds the lock
         except BaseException:
-            os.close(fd)
+            release(gate)
             raise
-        os.close(fd)  # the child's inherited descriptor holds the lock from here on
-        watcher = threading.Thread(
-            target=self._watch, args=(record.id, process, output), name=f"job-{record.id}"
-        )
-        watcher.daemon = True
-        watcher.start()
         self._watchers.append(watcher)
         log.info("retrain job %s started (%s, pid %d)", record.id, trigger, process.pid)
         return record
@@ -308,29 +379,44 @@ class JobRunner:
     def cooldown(self) -> float:
         return self.settings.retrain_cooldown_seconds
 
-    def _spawn(self, record: JobRecord, fd: int) -> tuple[subprocess.Popen, Any]:
+    def _spawn(self, record: JobRecord) -> tuple[subprocess.Popen, Any]:
         output = (self.jobs_dir / f"{record.id}.log").open("ab")
-        env = {**os.environ, **self.env, LOCK_FD_ENV: str(fd)}
+        env = {**os.environ, **self.env, HANDOFF_ENV: record.id}
+        detach: dict[str, Any]
+        if sys.platform == "win32":
+            # No sessions here: a new process group keeps the console's Ctrl-C away from it, and
+            # without os.nice for the child to call, it starts at a lower priority instead.
+            flags = subprocess.CREATE_NEW_PROCESS_GROUP
+            if self.settings.retrain_nice > 0:
+                flags |= subprocess.BELOW_NORMAL_PRIORITY_CLASS
+            detach = {"creationflags": flags}
+        else:
+            detach = {"start_new_session": True}  # a Ctrl-C to the server does not kill a retrain
         try:
-            process = subprocess.Popen(  # nosec B603 - our own CLI, no shell
+            process = subprocess.Popen(  # nosec B603
                 [*self.command, "--job", record.id],
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=env,
-                pass_fds=(fd,),
-                start_new_session=True,  # a Ctrl-C to the server does not kill a retrain
+                **detach,
             )
         except BaseException:
             output.close()
             raise
         return process, output
 
-    def _watch(self, job_id: str, process: subprocess.Popen, output: Any) -> None:
-        """Reap the child; make sure its record ends final; reload if the champion moved."""
+    def _watch(self, job_id: str, process: subprocess.Popen, output: Any, gate: int) -> None:
+        """Hand the lock over; reap the child; make sure its record ends final; reload if the
+        champion moved."""
+        deadline = time.monotonic() + self.settings.retrain_timeout_seconds
         try:
             try:
-                code = process.wait(timeout=self.settings.retrain_timeout_seconds)
+                self._hand_over(process, deadline)
+            finally:
+                release(gate)
+            try:
+                code = process.wait(timeout=max(0.0, deadline - time.monotonic()))
                 reason = f"the retrain process exited with code {code}"
             except subprocess.TimeoutExpired:
                 process.kill()
@@ -352,6 +438,14 @@ class JobRunner:
                 self.on_champion_changed()
             except Exception:  # the poller retries; a failed reload is logged and counted
                 log.exception("reload after retrain job %s failed", job_id)
+
+    def _hand_over(self, process: subprocess.Popen, deadline: float) -> None:
+        """Wait until the child holds the retrain lock (nobody else can take it while this
+        process holds the gate), has exited, or has run out of time."""
+        while process.poll() is None and time.monotonic() < deadline:
+            if is_locked(self.jobs_dir):
+                return
+            time.sleep(HANDOFF_POLL)
 
     def _log_tail(self, job_id: str) -> str:
         try:
@@ -383,7 +477,7 @@ def execute(
 
     Exceptions from ``work`` mark the job failed (with the message) and propagate.
     """
-    fd = inherited_lock(jobs_dir) if job_id is not None else None
+    fd = handed_over_lock(jobs_dir, job_id) if job_id is not None else None
     if fd is None:
         job_id = job_id or new_job_id()
         fd = try_lock(jobs_dir, job_id)
@@ -413,5 +507,4 @@ def execute(
     finally:
         # Release the lock as soon as the record is final (not when the process exits,
         # seconds later): a new job may start once this one reads as finished.
-        with contextlib.suppress(OSError):
-            os.close(fd)
+        release(fd)

@@ -4,7 +4,6 @@ tests/integration/test_closed_loop.py (it trains in child processes)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,7 +122,7 @@ def test_retrain_requests_are_checked_and_refused_while_one_runs(
     try:
         busy = app_client.post("/admin/retrain", headers=ADMIN)
     finally:
-        os.close(held)
+        jobs.release(held)
     assert busy.status_code == 409
     assert busy.json()["job_id"] == "20250101T000000Z-0000beef"
     assert jobs.list_jobs(tmp_path / "jobs") == [], "a refused start leaves no record"

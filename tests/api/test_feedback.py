@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
+
+import httpx
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -49,6 +53,36 @@ def test_feedback_for_unknown_failed_or_labelled_predictions_is_refused(
         rows = prediction_log.page(engine, limit=50, endpoint="/feedback")
         row = next(r for r in rows if r["id"] == response.headers["X-Request-ID"])
         assert row["status"] == response.status_code and row["inputs"]["actual"] in (1.0, 3.0)
+
+
+def test_concurrent_feedback_for_one_prediction_is_accepted_once(
+    client: TestClient, engine: Engine
+) -> None:
+    """Sent at once, most pass the "given already?" check before the first one commits (without
+    the unique key, 21 of these 24 were accepted); the key decides, each loser gets a 409 row."""
+    ids = [client.post("/predict", json=typical_row()).json()["prediction_id"] for _ in range(3)]
+    bodies = [{"prediction_id": pid, "actual": 1.0 + k} for pid in ids for k in range(8)]
+
+    async def send_together() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=client.app)  # on the running app's event loop
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+            return await asyncio.gather(*(http.post("/feedback", json=b) for b in bodies))
+
+    responses = client.portal.call(send_together)
+
+    assert Counter(r.status_code for r in responses) == {200: len(ids), 409: len(bodies) - len(ids)}
+    winners = {r.json()["prediction_id"]: r.json()["actual"] for r in responses if r.is_success}
+    assert sorted(winners) == sorted(ids)
+    logged = {
+        row["id"]: row for row in prediction_log.page(engine, limit=500, endpoint="/feedback")
+    }
+    for body, response in zip(bodies, responses, strict=True):
+        row = logged[response.headers["X-Request-ID"]]
+        assert row["status"] == response.status_code and row["inputs"] == body
+        if response.status_code == 409:
+            assert response.json()["detail"] == prediction_log.feedback_taken(body["prediction_id"])
+    labelled = prediction_log.labelled_predictions(engine, 500).set_index("prediction_id")
+    assert labelled.loc[ids, "actual"].to_dict() == winners
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ def actionlint(pattern: str) -> Any:
 
 def load(name: str) -> dict[str, Any]:
     # PyYAML reads the key `on` as True (YAML 1.1); map it back.
-    data = yaml.safe_load((WORKFLOWS / name).read_text())
+    data = yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
     if True in data:
         data["on"] = data.pop(True)
     return data
@@ -48,9 +48,10 @@ def test_actionlint_passes_on_the_workflows() -> None:
 
 
 def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
-    broken = (WORKFLOWS / "ci.yml").read_text().replace("needs: [lint, test,", "needs: [lnt, test,")
-    assert broken != (WORKFLOWS / "ci.yml").read_text()
-    (tmp_path / "ci.yml").write_text(broken)
+    original = (WORKFLOWS / "ci.yml").read_text(encoding="utf-8")
+    broken = original.replace("needs: [lint, test,", "needs: [lnt, test,")
+    assert broken != original
+    (tmp_path / "ci.yml").write_text(broken, encoding="utf-8")
     result = actionlint(f"{tmp_path.as_posix()}/*.yml")
     assert result.returncode != 0
     assert '"lnt" which does not exist' in result.stdout
@@ -72,11 +73,11 @@ def test_ci_lints_and_runs_the_readme_test_command() -> None:
     lint = steps_text(jobs["lint"])
     for linter in ("black --check", "flake8", "bandit"):
         assert linter in lint
-    assert "make test" in (ROOT / "README.md").read_text()
+    assert "make test" in (ROOT / "README.md").read_text(encoding="utf-8")  # not cp1252
     assert "make test" in steps_text(jobs["test"])
 
 
-def test_windows_job_runs_setup_and_the_tests_without_debian_packages() -> None:
+def test_windows_job_runs_setup_and_the_tests_that_need_no_posix_system() -> None:
     job = load("ci.yml")["jobs"]["windows"]
     assert job["runs-on"] == "windows-latest"
     text = steps_text(job)
@@ -84,14 +85,10 @@ def test_windows_job_runs_setup_and_the_tests_without_debian_packages() -> None:
     expression = re.search(r'-m "([^"]+)"', text)
     assert expression, "the tests are chosen by a marker expression"
     words = set(re.findall(r"[a-z_]+", expression.group(1))) - {"not", "and", "or"}
-    declared = {
-        line.split(":")[0]
-        for line in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"][
-            "ini_options"
-        ]["markers"]
-    }
+    tool_options = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+    declared = {line.split(":")[0] for line in tool_options["pytest"]["ini_options"]["markers"]}
     assert words <= declared, f"unknown markers {words - declared}"
-    for needs_debian in ("integration", "browser"):
+    for needs_debian in ("integration", "browser", "posix"):
         assert f"not {needs_debian}" in expression.group(1)
 
 
@@ -142,7 +139,8 @@ def test_ci_shell_steps_pass_shellcheck(tmp_path: Path) -> None:
                 # Expressions are substituted by GitHub before the shell sees the script.
                 script = re.sub(r"\$\{\{[^}]*\}\}", "EXPR", step["run"])
                 path = tmp_path / f"{name}-{job_name}-{number}.sh"
-                path.write_text("#!/bin/bash\nset -eo pipefail\n" + script)
+                # LF even on Windows: shellcheck refuses carriage returns (SC1017).
+                path.write_text("#!/bin/bash\nset -eo pipefail\n" + script, newline="\n")
                 result = run(tool("shellcheck"), "--severity=warning", str(path))
                 assert result.returncode == 0, f"{name} {job_name} step {number}:\n{result.stdout}"
                 checked += 1

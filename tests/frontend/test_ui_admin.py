@@ -15,20 +15,9 @@ import pytest
 import yaml
 from streamlit.testing.v1 import AppTest
 
-from ui_live import APP, api_env, free_port, start_api, stop, wait_for
+from ui_live import ADMIN_KEY, APP, LINEAR_ONLY, api_env, free_port, start_api, stop, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-KEY = "ui-admin-key"  # nosec B105 - a throwaway secret for this test's API
-LINEAR_ONLY = {
-    "seed": 42,
-    "cv_folds": 2,
-    "n_neighbors": 10,
-    "importance_rows": 100,
-    "latency_repeats": 3,
-    "candidates": {"linear": {"alpha": [1.0]}},
-}
-"""One quick candidate: the page is under test here, not the training."""
 
 
 @pytest.fixture
@@ -39,7 +28,7 @@ def admin_api(registry_copy: str, trained_registry: str, tmp_path: Path) -> Iter
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"train": LINEAR_ONLY}))
     env = api_env(registry_copy, tmp_path / "data", tmp_path / "log.db") | {
-        "HOUSING_API_KEY": KEY,
+        "HOUSING_API_KEY": ADMIN_KEY,
         "HOUSING_JOBS_DIR": str(tmp_path / "jobs"),
         "HOUSING_PARAMS_FILE": str(params),
     }
@@ -81,7 +70,7 @@ def test_upload_retrain_and_follow_the_job(
     assert not at.exception
     assert any("401" in e.value and "X-API-Key" in e.value for e in at.error)
 
-    at.text_input(key="admin-api-key").set_value(KEY).run()
+    at.text_input(key="admin-api-key").set_value(ADMIN_KEY).run()
     assert not at.exception and not at.error
     data_dir = Path(trained_registry.removeprefix("sqlite:///")).parent / "data"
     rows = pd.read_csv(data_dir / "processed" / "train.csv").sample(200, random_state=5)
@@ -110,7 +99,7 @@ def test_upload_retrain_and_follow_the_job(
     at.button(key="admin-upload-go").click().run()
     assert not at.exception and not at.error
     assert any("Stored: batch" in s.value and "200 rows" in s.value for s in at.success)
-    stored = httpx.get(f"{admin_api}/data/batches", headers={"X-API-Key": KEY}).json()
+    stored = httpx.get(f"{admin_api}/data/batches", headers={"X-API-Key": ADMIN_KEY}).json()
     assert [b["rows"] for b in stored] == [200]
 
     at.button(key="admin-retrain").click().run()
@@ -118,7 +107,7 @@ def test_upload_retrain_and_follow_the_job(
     job_id = at.session_state["admin-job"]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        job = httpx.get(f"{admin_api}/admin/jobs/{job_id}", headers={"X-API-Key": KEY}).json()
+        job = httpx.get(f"{admin_api}/admin/jobs/{job_id}", headers={"X-API-Key": ADMIN_KEY}).json()
         if job["status"] in ("succeeded", "failed"):
             break
         time.sleep(1)

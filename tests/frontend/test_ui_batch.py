@@ -1,10 +1,11 @@
-"""Reading an uploaded CSV for batch predictions: clear refusals, blanks kept for the API."""
+"""Reading an uploaded CSV for batch predictions: clear refusals, blanks kept for the API,
+non-finite numbers (which JSON cannot carry) refused per row before anything is sent."""
 
 from __future__ import annotations
 
 import pytest
 
-from frontend.batch import MAX_ROWS, BatchInputError, read_csv, records
+from frontend.batch import MAX_ROWS, BatchInputError, not_finite, read_csv, records
 
 NAMES = ["MedInc", "HouseAge"]
 
@@ -36,3 +37,26 @@ def test_not_a_csv_is_refused_plainly() -> None:
 def test_blank_cells_become_null_and_only_features_are_sent() -> None:
     frame = read_csv(b"MedInc,HouseAge,note\n3.5,,x\n", NAMES)
     assert records(frame, NAMES) == [{"MedInc": 3.5, "HouseAge": None}]
+
+
+def test_infinite_values_are_named_per_row_and_column() -> None:
+    frame = read_csv(b"MedInc,HouseAge\ninf,20\n3.5,-inf\n3.5,20\n1e999,Infinity\n", NAMES)
+    reasons = [not_finite(row) for row in records(frame, NAMES)]
+    assert reasons == [
+        "MedInc must be a finite number, not inf",
+        "HouseAge must be a finite number, not -inf",
+        None,
+        "MedInc must be a finite number, not inf; HouseAge must be a finite number, not inf",
+    ]
+
+
+def test_numbers_in_a_column_with_text_are_sent_as_numbers() -> None:
+    # One typo makes pandas read the whole column as text; only that row should be refused.
+    frame = read_csv(b"MedInc,HouseAge\n3.5,20\nabc,5\nINF,7\n", NAMES)
+    rows = records(frame, NAMES)
+    assert rows[:2] == [{"MedInc": 3.5, "HouseAge": 20}, {"MedInc": "abc", "HouseAge": 5}]
+    assert [not_finite(row) for row in rows] == [
+        None,
+        None,  # the API refuses "abc" in its own words
+        "MedInc must be a finite number, not inf",
+    ]

@@ -1,5 +1,5 @@
 """The UI in a real browser: Debian's Chromium driven by Playwright, against `housing ui` (a real
-`streamlit run`) talking to the live API. Saves a screenshot of every page."""
+`streamlit run`) talking to the live API. Saves a screenshot of every page, Admin included."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from ui_live import HOUSING, ROOT, LiveApi, free_port, stop, wait_for
+from ui_live import ADMIN_KEY, HOUSING, ROOT, LiveApi, free_port, stop, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 
@@ -90,6 +90,15 @@ def shoot(page, name: str) -> Path:
     return path
 
 
+def tables_drawn(page) -> None:
+    """Wait until every table on the page has drawn its grid: the grid's script loads lazily,
+    after the status widget is gone, so without this a screenshot may catch a grey box."""
+    tables = page.get_by_test_id("stDataFrame")
+    for i in range(tables.count()):
+        tables.nth(i).get_by_test_id("data-grid-canvas").wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(200)  # the first frame of the canvas
+
+
 def field(page, name: str):
     """The number input whose label starts with the feature ``name``."""
     return page.get_by_role("spinbutton", name=name)
@@ -151,7 +160,9 @@ def test_batch_upload_in_the_browser(page, live_api: LiveApi, tmp_path: Path) ->
     houses.to_csv(csv, index=False)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(csv))
     page.get_by_text("24 predicted, 1 refused").wait_for(timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Download predictions (CSV)").wait_for(timeout=TIMEOUT_MS)
     page.wait_for_function(DONE, timeout=TIMEOUT_MS)
+    tables_drawn(page)
     shoot(page, "4-predict-batch")
 
 
@@ -171,6 +182,7 @@ def test_every_page_renders_in_the_browser(
     page.get_by_test_id(drawn).first.wait_for(timeout=TIMEOUT_MS)
     assert not page.get_by_test_id("stAlertContentError").count()
     assert not page.get_by_test_id("stException").count()
+    tables_drawn(page)
     shoot(page, shot)
     if path == "drift":
         page.get_by_text("Show Evidently's full report").click()
@@ -179,3 +191,21 @@ def test_every_page_renders_in_the_browser(
         page.wait_for_function(DONE, timeout=TIMEOUT_MS)
         page.wait_for_timeout(1500)  # Evidently draws its widgets with script
         shoot(page, "7-drift-report")
+
+
+def test_admin_page_in_the_browser(page) -> None:
+    # Only looks: uploading or retraining would change the shared registry (test_ui_admin does
+    # that on a copy).
+    go(page, "admin", "Admin")
+    page.get_by_text("Enter the API key").wait_for(timeout=TIMEOUT_MS)
+    key = page.get_by_label("API key", exact=True)
+    key.fill(ADMIN_KEY)
+    key.press("Enter")
+    page.get_by_text("No retraining job yet.").wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_function(DONE, timeout=TIMEOUT_MS)
+    assert page.get_by_role("heading", name="Upload labelled data").is_visible()
+    assert page.get_by_role("button", name="Start retraining").is_visible()
+    assert not page.get_by_test_id("stAlertContentError").count()
+    assert not page.get_by_test_id("stException").count()
+    key.blur()  # no focus ring in the screenshot
+    shoot(page, "10-admin")

@@ -9,7 +9,7 @@ import pytest
 
 from frontend.api_types import LogRecord
 from frontend.client import ApiClient, field_errors
-from frontend.errors import ApiUnavailable
+from frontend.errors import ApiRequestError, ApiUnavailable
 from frontend.log_frames import outcome, requests_frame, values_frame
 from frontend.settings import UISettings
 
@@ -21,6 +21,16 @@ def test_a_closed_port_is_reported_as_unavailable_quickly() -> None:
     api = ApiClient(UISettings(api_url=f"http://127.0.0.1:{port}"))
     with pytest.raises(ApiUnavailable, match="cannot be reached"):
         api.schema()
+
+
+def test_a_body_json_cannot_carry_is_refused_before_sending() -> None:
+    # Nothing listens on the port: had the client tried to send, it would say "unavailable".
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    api = ApiClient(UISettings(api_url=f"http://127.0.0.1:{port}"))
+    with pytest.raises(ApiRequestError, match="POST /predict/batch cannot be sent as JSON"):
+        api.predict_batch([{"MedInc": float("inf")}])
 
 
 def test_field_errors_read_the_services_shape_and_fastapis() -> None:

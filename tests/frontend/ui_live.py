@@ -18,6 +18,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "frontend" / "app.py"
 HOUSING = Path(sys.executable).with_name("housing")
+ADMIN_KEY = "ui-test-admin-key"  # nosec B105 - a throwaway secret for the tests' APIs
+LINEAR_ONLY = {
+    "seed": 42,
+    "cv_folds": 2,
+    "n_neighbors": 10,
+    "importance_rows": 100,
+    "latency_repeats": 3,
+    "candidates": {"linear": {"alpha": [1.0]}},
+}
+"""``train:`` params of one quick candidate, for tests that need another training run: the
+UI is under test there, not the training."""
 
 
 def free_port() -> int:
@@ -91,6 +102,29 @@ def start_api(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
         text=True,
         cwd=log.parent,
     )
+
+
+class ReturningApi:
+    """An API on a port chosen up front that runs only while a test says so: pages are opened
+    while nothing listens there, then it comes (back) up at the same URL."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        """Start it (if it is not running) and wait until it is ready."""
+        if self.process is None or self.process.poll() is not None:
+            port = int(self.url.rsplit(":", 1)[1])
+            self.process = start_api(self.env, port, self.log)
+            wait_for(f"{self.url}/ready", self.process)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
 
 
 def seed(url: str, data_dir: Path) -> None:

@@ -1,25 +1,31 @@
 """The monitoring stack for real: the API (uvicorn, real champion), Prometheus and Alertmanager
 (Debian packages) on loopback, real traffic from `housing simulate` / `housing evaluate`.
 
-Proves: every PromQL expression of the Grafana dashboard and of the alert rules returns data
-from the live Prometheus (alert conditions in their ``bool`` form, so a quiet alert still shows
-its series exist); every rule evaluates without error; held-out traffic raises no drift, income-
-shifted traffic does; the HousingDataDrift alert fires and Alertmanager delivers it to the
-retrain webhook with the bearer token.
+Proves: every PromQL expression of the Grafana dashboard and of the alert rules returns a
+finite value from the live Prometheus (alert conditions in their ``bool`` form, so a quiet alert
+still shows its series exist), and so does every selector they read and the left side of every
+``or vector(0)`` fallback, bar the justified ``FALLBACK_ONLY``; the drift and accuracy gauges
+Prometheus scraped equal GET /drift and GET /performance; every rule evaluates without error;
+held-out traffic raises no drift, income-shifted traffic does; the HousingDataDrift alert fires
+and Alertmanager delivers it to the retrain webhook with the bearer token.
 
 The test copies of the configs differ from the real ones only where a test must be fast or
-local, all done by ``render_*`` below: 1 s scrape/evaluation intervals; targets on loopback
-ports; HousingDataDrift's ``for`` cut from 10m to 2s (the other rules keep theirs: they must
-stay quiet); Alertmanager's webhook URLs and token file pointed at a local receiver.
+local, all done by ``render_*`` below: 1 s scrape/evaluation intervals and a 1 s scrape timeout
+(5 s in the real one); loopback targets for the API and Alertmanager; ``rule_files`` pointing at
+the rendered rules copy; HousingDataDrift's ``for`` cut from 10m to 2s (the other rules keep
+theirs: they must stay quiet); Alertmanager's webhook URLs pointed at a local receiver and its
+bearer-token ``credentials_file`` at a temporary file.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess  # nosec B404 - starts the project's own servers and CLI
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,7 +36,15 @@ import yaml
 
 from processes import Server, free_port, tool, wait_until
 from housing import data
-from housing.monitoring.promql import dashboard_queries, rule_queries, with_bool_comparisons
+from housing.monitoring.promql import (
+    dashboard_queries,
+    fallback_operands,
+    rule_queries,
+    selectors,
+    with_bool_comparisons,
+)
+from housing.monitoring.simulate import traffic_pool
+from housing.monitoring.traffic import houses
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,6 +52,14 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DRIFT_ALERT = "HousingDataDrift"
 TOKEN = "test-retrain-token"  # nosec B105 - a throwaway secret for the local webhook
+FALLBACK_ONLY = {
+    'housing_requests_total{endpoint!="/metrics",status=~"5.."}': (
+        "5xx answers: no client input makes a healthy API fail, so the traffic has none (the "
+        "test asserts it); the error-ratio expressions read them through `or vector(0)`"
+    ),
+}
+"""Selectors the test traffic cannot satisfy, and why. They (and fallback operands reading only
+them) must match nothing, so this list cannot go stale; every other one must match a series."""
 
 
 class Webhook(BaseHTTPRequestHandler):
@@ -186,6 +208,29 @@ def query(stack: dict, expr: str) -> list[dict]:
     return body["data"]["result"]
 
 
+def finite(samples: list[dict]) -> bool:
+    """Whether a query answered at least one real number (NaN and ±Inf are no data)."""
+    return any(math.isfinite(float(sample["value"][1])) for sample in samples)
+
+
+def scalar(stack: dict, expr: str) -> float:
+    (sample,) = query(stack, expr)
+    return float(sample["value"][1])
+
+
+def scraped_and_reported(stack: dict) -> tuple[dict, dict]:
+    """The drift and accuracy gauges as Prometheus holds them, and as the API reports them."""
+    drift = httpx.get(f"{stack['api']}/drift", timeout=10).json()
+    performance = httpx.get(f"{stack['api']}/performance", timeout=10).json()
+    reported = {
+        "housing_drift_share": drift["share"],
+        "housing_live_rmse": performance["rmse"],
+        "housing_live_mae": performance["mae"],
+        "housing_model_test_rmse": performance["test_rmse"],
+    }
+    return {name: scalar(stack, name) for name in reported}, reported
+
+
 def alert_state(stack: dict, name: str) -> str | None:
     alerts = httpx.get(f"{stack['prometheus']}/api/v1/alerts", timeout=10).json()
     states = [a["state"] for a in alerts["data"]["alerts"] if a["labels"]["alertname"] == name]
@@ -282,14 +327,47 @@ def test_monitoring_stack_end_to_end(stack: dict) -> None:
         if r[2]["commonLabels"].get("alertname") == DRIFT_ALERT and r[0] != "/housing-retrain"
     ], "the drift alert must only go to retraining"
 
-    # 4. Every expression the dashboard and the rules use returns data from the live stack.
+    # The drift and accuracy gauges Prometheus scraped are the API's numbers, not placeholders.
+    for _ in range(40):  # Prometheus scrapes every second
+        scraped, reported = scraped_and_reported(stack)
+        if scraped == pytest.approx(reported, rel=1e-12):
+            break
+        time.sleep(0.5)
+    assert scraped == pytest.approx(reported, rel=1e-12), "Prometheus vs. /drift, /performance"
+    assert all(map(math.isfinite, scraped.values())), scraped
+
+    # 4. Every expression the dashboard and the rules use answers a finite value from the live
+    # stack (a NaN gauge is a sample, but no data), and so does every selector they read and the
+    # left side of each `or vector(0)` (the fallback answers whatever its left side reads).
+    # Fresh /predict traffic first: the panels rate() over the last minute only.
+    before = scalar(stack, 'sum(housing_requests_total{endpoint="/predict"})')
+    for house in houses(traffic_pool(stack["tmp"] / "data", "income").head(20)):
+        assert httpx.post(f"{api}/predict", json=house, timeout=10).status_code == 200
+    wait_until(
+        lambda: scalar(stack, 'sum(housing_requests_total{endpoint="/predict"})') >= before + 20,
+        20,
+        "the fresh /predict traffic scraped",
+    )
     recording, alerting = rule_queries(ROOT / "monitoring/alert_rules.yml")
-    expressions = dashboard_queries(ROOT / "grafana/dashboards/housing.json") + recording
+    dashboard = dashboard_queries(ROOT / "grafana/dashboards/housing.json")
+    expressions = dashboard + recording
     expressions += [
         q.__class__(q.source + " (bool)", with_bool_comparisons(q.expr)) for q in alerting
     ]
-    empty = [q.source for q in expressions if not query(stack, q.expr)]
-    assert not empty, f"no data for: {empty}"
+    no_data = [q.source for q in expressions if not finite(query(stack, q.expr))]
+    assert not no_data, f"no finite value for: {no_data}"
+    parts: dict[str, str] = {}  # selector or fallback operand -> the first query using it
+    for q in dashboard + recording + alerting:
+        for part in selectors(q.expr) + fallback_operands(q.expr):
+            parts.setdefault(part, q.source)
+    assert FALLBACK_ONLY.keys() <= parts.keys(), "FALLBACK_ONLY lists a selector nothing reads"
+    unsatisfiable = {p for p in parts if set(selectors(p)) <= FALLBACK_ONLY.keys()}
+    unread = [
+        f"{parts[p]}: {p}" for p in parts.keys() - unsatisfiable if not finite(query(stack, p))
+    ]
+    assert not unread, f"no finite series behind: {unread}"
+    stale = [p for p in unsatisfiable if query(stack, p)]
+    assert not stale, f"the traffic now produces {stale}: drop them from FALLBACK_ONLY"
     assert query(stack, next(q.expr for q in alerting if q.source == f"alert {DRIFT_ALERT}"))
     rules = httpx.get(f"{stack['prometheus']}/api/v1/rules", timeout=10).json()["data"]["groups"]
     unhealthy = [

@@ -57,6 +57,13 @@ def metric(client: TestClient, name: str) -> float:
     raise AssertionError(f"{name} not exposed")
 
 
+def finite_metric(client: TestClient, name: str) -> float:
+    """A sample that must hold a real number by now (gauges are NaN until their first value)."""
+    value = metric(client, name)
+    assert math.isfinite(value), f"{name} is {value}"
+    return value
+
+
 def predict_batch(client: TestClient, frame: pd.DataFrame) -> list[dict]:
     response = client.post("/predict/batch", json={"houses": houses(frame)})
     assert response.status_code == 200, response.text
@@ -88,6 +95,8 @@ def test_before_enough_traffic_nothing_is_claimed(client: TestClient) -> None:
     assert performance["test_rmse"] > 0 and performance["model_version"]
     assert math.isnan(metric(client, "housing_drift_share"))
     assert math.isnan(metric(client, "housing_live_rmse"))
+    assert math.isnan(metric(client, "housing_live_mae"))
+    assert finite_metric(client, "housing_model_test_rmse") == performance["test_rmse"]
 
 
 def test_held_out_traffic_no_drift_and_live_accuracy(
@@ -115,7 +124,10 @@ def test_held_out_traffic_no_drift_and_live_accuracy(
     assert performance["rmse"] == pytest.approx(expected_rmse, rel=1e-9)
     assert performance["mae"] == pytest.approx(expected_mae, rel=1e-9)
     assert performance["rmse_ratio"] == pytest.approx(expected_rmse / performance["test_rmse"])
-    assert metric(client, "housing_live_rmse") == pytest.approx(expected_rmse, rel=1e-9)
+    assert finite_metric(client, "housing_live_rmse") == pytest.approx(expected_rmse, rel=1e-9)
+    assert finite_metric(client, "housing_live_mae") == pytest.approx(performance["mae"], rel=1e-12)
+    assert finite_metric(client, "housing_model_test_rmse") == performance["test_rmse"]
+    assert finite_metric(client, "housing_drift_share") == body["share"]
     assert metric(client, "housing_live_labelled_predictions") == 100
     assert metric(client, "housing_drift_detected") == 0
     assert metric(client, 'housing_feature_drifted{feature="MedInc"}') == 0
@@ -131,6 +143,7 @@ def test_shifted_traffic_is_flagged_stored_and_reported(
     body = wait_for_run(client, after=before)
     assert body["detected"] is True and "MedInc" in body["drifted_features"]
     assert body["share"] >= body["drift_share"]
+    assert finite_metric(client, "housing_drift_share") == pytest.approx(body["share"], rel=1e-12)
     assert metric(client, "housing_drift_detected") == 1
     assert metric(client, 'housing_feature_drifted{feature="MedInc"}') == 1
     score = metric(client, 'housing_feature_drift_score{feature="MedInc"}')

@@ -78,6 +78,7 @@ def test_dashboard_structure(path: Path, datasource_uid: str) -> None:
             assert target["expr"].strip(), panel["title"]
 
 
+@pytest.mark.posix  # promtool (a Debian package)
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
 def test_dashboard_queries_parse_and_cover_the_issue(path: Path, tmp_path: Path) -> None:
     queries = dashboard_queries(path)

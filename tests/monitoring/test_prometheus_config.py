@@ -9,10 +9,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from housing.monitoring.promql import rule_queries, with_bool_comparisons
+from housing.monitoring.promql import (
+    dashboard_queries,
+    fallback_operands,
+    rule_queries,
+    selectors,
+    with_bool_comparisons,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "monitoring"
+DASHBOARD = ROOT / "grafana/dashboards/housing.json"
 REQUIRED_ALERTS = {
     "HousingApiDown",
     "HousingErrorRatioHigh",
@@ -36,17 +43,20 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.posix  # promtool and amtool are Debian packages
 def test_promtool_checks_the_config_and_its_rule_files() -> None:
     result = run(tool("promtool"), "check", "config", "prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout and "alert_rules.yml" in result.stdout
 
 
+@pytest.mark.posix  # promtool and amtool are Debian packages
 def test_promtool_checks_the_rules() -> None:
     result = run(tool("promtool"), "check", "rules", "alert_rules.yml")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.posix  # promtool and amtool are Debian packages
 def test_promtool_unit_tests_pass_and_cover_every_alert_both_ways() -> None:
     result = run(tool("promtool"), "test", "rules", "alert_rules_test.yml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -62,25 +72,53 @@ def test_promtool_unit_tests_pass_and_cover_every_alert_both_ways() -> None:
     assert quiet == alerts, f"never shown quiet: {alerts - quiet}"
 
 
-def test_bool_forms_of_the_alert_expressions_are_valid_promql(tmp_path: Path) -> None:
-    """The integration test sends these to Prometheus; promtool parses them here first."""
+def test_selectors_and_fallbacks_are_read_out_of_the_expressions() -> None:
+    """The integration test queries these alone, so a miss would hide an unread metric."""
+    expr = (
+        '(sum by (le) (rate(a_total{x=~"(5..|or vector(1))"}[5m] offset 1h)) or vector(0))'
+        ' / on() group_left(y) b:ratio * 1e-3 > bool 0 and {job="j"} or on() vector(0)'
+    )
+    assert selectors(expr) == ['a_total{x=~"(5..|or vector(1))"}', "b:ratio", '{job="j"}']
+    assert fallback_operands(expr) == [
+        'sum by (le) (rate(a_total{x=~"(5..|or vector(1))"}[5m] offset 1h))',
+        expr[: expr.rindex(" or ")],
+    ]
+    assert selectors("max_over_time(m[5m:1m]) unless sum(n) without (i)") == ["m", "n"]
+    assert fallback_operands("m_or_n or vector_x or vector(2)") == ["m_or_n or vector_x"]
     _, alerting = rule_queries(MONITORING / "alert_rules.yml")
+    (no_traffic,) = [q.expr for q in alerting if q.source == "alert HousingNoTraffic"]
+    assert fallback_operands(no_traffic) == [
+        'sum(rate(housing_requests_total{endpoint=~"/predict|/predict/batch"}[15m]))'
+    ]
+
+
+@pytest.mark.posix  # promtool and amtool are Debian packages
+def test_bool_forms_of_the_alert_expressions_are_valid_promql(tmp_path: Path) -> None:
+    """The integration test sends these to Prometheus (with every selector and fallback
+    operand on its own); promtool parses them here first."""
+    recording, alerting = rule_queries(MONITORING / "alert_rules.yml")
     rules = [
         {"record": f"check:alert_{i}", "expr": with_bool_comparisons(q.expr)}
         for i, q in enumerate(alerting)
     ]
     assert all(" bool " in r["expr"] for r in rules)
+    every = recording + alerting + dashboard_queries(DASHBOARD)
+    parts = {p for q in every for p in selectors(q.expr) + fallback_operands(q.expr)}
+    assert len(parts) >= 20
+    rules += [{"record": f"check:part_{i}", "expr": p} for i, p in enumerate(sorted(parts))]
     path = tmp_path / "bool_rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "check", "rules": rules}]}))
     result = run(tool("promtool"), "check", "rules", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.posix  # promtool and amtool are Debian packages
 def test_amtool_checks_the_alertmanager_config() -> None:
     result = run(tool("amtool"), "check-config", "alertmanager.yml")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.posix  # promtool and amtool are Debian packages
 @pytest.mark.parametrize(
     "labels,receiver",
     [

@@ -98,25 +98,79 @@ def test_job_ids_cannot_name_other_files(tmp_path: Path) -> None:
 # --- one at a time ---------------------------------------------------------------------------
 
 
-def test_the_lock_is_exclusive_and_passes_to_a_child(tmp_path: Path) -> None:
+HOLDER = """
+import sys, time
+from pathlib import Path
+from housing import jobs
+
+fd = jobs.handed_over_lock(Path(sys.argv[1]), sys.argv[2])
+print("held" if fd is not None else "refused", flush=True)
+time.sleep(float(sys.argv[3]))
+"""
+"""A child taking the lock handed over to it, holding it for a while."""
+
+
+def hold_in_child(jobs_dir: Path, job_id: str, seconds: float) -> subprocess.Popen:
+    return subprocess.Popen(  # nosec B603 - our own interpreter on a fixed script
+        [sys.executable, "-c", HOLDER, str(jobs_dir), job_id, str(seconds)],
+        env={**os.environ, jobs.HANDOFF_ENV: job_id},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_the_lock_is_exclusive(tmp_path: Path) -> None:
     fd = jobs.try_lock(tmp_path, "first")
     assert fd is not None and jobs.lock_owner(tmp_path) == "first"
+    assert jobs.is_locked(tmp_path)
     assert jobs.try_lock(tmp_path, "second") is None
-    child = subprocess.Popen(  # nosec B603 - holds the inherited lock for a moment
-        [sys.executable, "-c", "import time; time.sleep(1.5)"], pass_fds=(fd,)
-    )
-    os.close(fd)  # the child's copy keeps the lock
-    try:
-        assert jobs.try_lock(tmp_path, "second") is None
-    finally:
-        child.wait(timeout=10)
+    assert jobs.reserve(tmp_path, "second") is None
+    assert jobs.lock_owner(tmp_path) == "first", "a refused taker does not claim it"
+    jobs.release(fd)
+    assert not jobs.is_locked(tmp_path)
     again = jobs.try_lock(tmp_path, "third")
     assert again is not None and jobs.lock_owner(tmp_path) == "third"
-    os.close(again)
+    jobs.release(again)
+
+
+def test_the_lock_passes_to_a_child_through_the_gate(tmp_path: Path) -> None:
+    gate = jobs.reserve(tmp_path, "job")
+    assert gate is not None and jobs.lock_owner(tmp_path) == "job"
+    assert not jobs.is_locked(tmp_path), "the gate alone, until the child takes the lock"
+    assert jobs.try_lock(tmp_path, "intruder") is None, "the gate keeps others out meanwhile"
+    child = hold_in_child(tmp_path, "job", 1.5)
+    try:
+        assert child.stdout.readline().strip() == "held"
+        jobs.release(gate)
+        assert jobs.try_lock(tmp_path, "intruder") is None, "the child holds it now"
+        assert jobs.reserve(tmp_path, "intruder") is None
+    finally:
+        child.wait(timeout=30)
+    assert not jobs.is_locked(tmp_path), "it died with the child"
+    again = jobs.try_lock(tmp_path, "next")
+    assert again is not None
+    jobs.release(again)
+
+
+def test_only_the_child_named_in_the_hand_over_takes_a_free_lock(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.delenv(jobs.HANDOFF_ENV, raising=False)
+    assert jobs.handed_over_lock(tmp_path, "job") is None, "no hand-over for this process"
+    monkeypatch.setenv(jobs.HANDOFF_ENV, "job")
+    monkeypatch.setattr(jobs, "HANDOFF_WAIT", 0.2)
+    held = jobs.try_lock(tmp_path, "other")
+    try:
+        assert jobs.handed_over_lock(tmp_path, "job") is None, "held by another retrain"
+    finally:
+        jobs.release(held)
+    fd = jobs.handed_over_lock(tmp_path, "job")
+    assert fd is not None
+    jobs.release(fd)
 
 
 def test_execute_keeps_the_record_current(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.delenv(jobs.LOCK_FD_ENV, raising=False)
+    monkeypatch.delenv(jobs.HANDOFF_ENV, raising=False)
     seen = []
 
     def work(job: jobs.JobRecord) -> dict:
@@ -142,7 +196,7 @@ def test_execute_keeps_the_record_current(tmp_path: Path, monkeypatch) -> None:
         with pytest.raises(jobs.JobBusyError, match="someone"):
             jobs.execute(tmp_path, None, work)
     finally:
-        os.close(fd)
+        jobs.release(fd)
 
 
 def runner(tmp_path: Path, mode: str, sleep: float = 0.0, **settings) -> tuple:
@@ -166,6 +220,7 @@ def test_runner_runs_one_job_at_a_time_and_reloads_when_the_champion_moved(
     with pytest.raises(jobs.JobBusyError) as busy:
         run.start("api")
     assert busy.value.job_id == job.id
+    assert jobs.try_lock(run.jobs_dir, "cli") is None, "nor from the CLI, starting or running"
     run.join(30)
     done = jobs.read_job(run.jobs_dir, job.id)
     assert done.status == "succeeded" and done.result["champion_changed"] is True
@@ -195,7 +250,10 @@ def test_a_child_that_hangs_is_killed(tmp_path: Path) -> None:
     assert time.monotonic() - started < 15
     failed = jobs.read_job(run.jobs_dir, job.id)
     assert failed.status == "failed" and "timed out after 1 s" in failed.error
-    assert jobs.try_lock(run.jobs_dir, "next") is not None, "the lock died with the child"
+    assert not jobs.is_locked(run.jobs_dir), "the lock died with the child"
+    fd = jobs.try_lock(run.jobs_dir, "next")
+    assert fd is not None, "and the gate was released"
+    jobs.release(fd)
 
 
 def test_a_flapping_alert_starts_one_retrain_per_cooldown(tmp_path: Path) -> None:

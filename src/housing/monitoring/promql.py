@@ -116,3 +116,117 @@ def with_bool_comparisons(expr: str) -> str:
         out.append(char)
         i += 1
     return "".join(out)
+
+
+GROUPING = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})
+"""Keywords whose ``( … )`` that follows holds label names, not expressions."""
+KEYWORDS = GROUPING | {"and", "or", "unless", "bool", "offset", "atan2", "inf", "nan"}
+IDENTIFIER = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+IDENTIFIER_CHAR = re.compile(r"[A-Za-z0-9_:]")
+NUMBER = re.compile(r"[0-9.][0-9A-Za-z.]*")
+CONSTANT_VECTOR = re.compile(r"(?:on\s*\(\s*\)\s*)?vector\s*\(\s*[-+]?[0-9.eE]+\s*\)")
+
+
+def _code(expr: str) -> Iterator[tuple[int, str]]:
+    """(index, char) of ``expr`` outside string literals (quotes left out too)."""
+    quote: str | None = None
+    escaped = False
+    for i, char in enumerate(expr):
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+            continue
+        if char in "\"'`":
+            quote = char
+            continue
+        yield i, char
+
+
+def _closing(expr: str, start: int, opening: str, closing: str) -> int:
+    """Index just past the ``closing`` that matches the ``opening`` at ``start``."""
+    depth = 0
+    for i, char in _code(expr):
+        if i < start:
+            continue
+        depth += (char == opening) - (char == closing)
+        if depth == 0:
+            return i + 1
+    raise ValueError(f"unbalanced {opening}{closing} in {expr!r}")
+
+
+def selectors(expr: str) -> list[str]:
+    """The instant vector selectors (``metric{matchers}``) of ``expr``, first seen first.
+
+    Querying each on its own shows which series an expression really reads: a function of
+    nothing (``rate`` of an absent metric, ``or vector(0)``) can still return a sample.
+    Function and aggregation names, keywords, grouping labels, ranges and numbers are skipped.
+    """
+    code = dict(_code(expr))
+    found: list[str] = []
+    i = 0
+    while i < len(expr):
+        char = code.get(i)
+        if char is None or char.isspace():  # inside a string literal, or blank
+            i += 1
+        elif char == "[":
+            i = _closing(expr, i, "[", "]")
+        elif char == "{":  # a selector without a metric name
+            end = _closing(expr, i, "{", "}")
+            found.append(expr[i:end])
+            i = end
+        elif (name := IDENTIFIER.match(expr, i)) is None:
+            number = NUMBER.match(expr, i)
+            i = number.end() if number else i + 1
+        else:
+            i = name.end()
+            j = i + len(expr[i:]) - len(expr[i:].lstrip())
+            follower = IDENTIFIER.match(expr, j)
+            word = name.group().lower()
+            if word in GROUPING and expr.startswith("(", j):
+                i = _closing(expr, j, "(", ")")
+            elif word in KEYWORDS or expr.startswith("(", j):
+                pass  # a keyword, or a function / aggregation call
+            elif follower is not None and follower.group().lower() in ("by", "without"):
+                pass  # an aggregation written ``sum by (…) (…)``
+            elif expr.startswith("{", j):
+                i = _closing(expr, j, "{", "}")
+                found.append(name.group() + expr[j:i])
+            else:
+                found.append(name.group())
+    return list(dict.fromkeys(found))
+
+
+def fallback_operands(expr: str) -> list[str]:
+    """The left operand of every ``… or vector(<number>)`` fallback in ``expr``.
+
+    The fallback answers whatever its left side reads, so only the left side alone shows
+    whether the series behind it exist. ``or`` binds loosest, so the operand runs from the
+    enclosing ``(`` (or the start) to the ``or``.
+    """
+    operands: list[str] = []
+    opened: list[int] = []
+    braces = 0
+    for i, char in _code(expr):
+        if char in "{[":
+            braces += 1
+        elif char in "}]":
+            braces -= 1
+        elif braces:
+            continue
+        elif char == "(":
+            opened.append(i)
+        elif char == ")":
+            opened.pop()
+        elif (
+            expr.startswith("or", i)
+            and not IDENTIFIER_CHAR.match(expr[i - 1 : i] if i else " ")
+            and expr[i + 2 : i + 3].isspace()
+            and CONSTANT_VECTOR.match(expr[i + 2 :].lstrip())
+        ):
+            start = opened[-1] + 1 if opened else 0
+            operands.append(expr[start:i].strip())
+    return operands

@@ -4,11 +4,15 @@ SQLAlchemy Core on any URL (a SQLite file by default, in WAL mode with ``synchro
 a commit survives the process being killed, which is what acknowledging a request promises).
 The schema is Alembic's (``migrations/``), upgraded on start. Monitoring reads the log through
 ``recent_inputs`` and ``labelled_predictions``; retraining through ``labelled_inputs``.
+
+Logged text holds no NUL character (PostgreSQL's ``text`` refuses it) and no lone surrogate (not
+encodable as UTF-8): one hostile body must not fail the commit it shares with other requests.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,8 +75,11 @@ prediction_log = sa.Table(
     sa.Column("feedback_for", sa.String(48), index=True),
     sa.Column("actual", sa.Float),
     sa.Column("predicted_at", UTCDateTime()),
+    sa.Column("feedback_key", sa.String(48)),
+    sa.Index("ux_prediction_log_feedback_key", "feedback_key", unique=True),
 )
-"""``feedback_for``, ``actual`` and ``predicted_at`` are set on /feedback rows only."""
+"""``feedback_for``, ``actual`` and ``predicted_at`` are set on /feedback rows only.
+``feedback_key`` is ``feedback_for`` on accepted feedback, and unique: a prediction gets one."""
 
 heartbeat = sa.Table(
     "service_heartbeat",
@@ -98,12 +105,18 @@ def new_row(endpoint: str, request_id: str | None = None, **values: Any) -> dict
     return row
 
 
+NUL_SIGN = "\u2400"
+"""Logged in place of a NUL character ("␀"): PostgreSQL's text types cannot hold NUL."""
+
+
 def raw_text(body: bytes | str | None) -> str | None:
-    """A body that is not JSON, as text for the log (truncated)."""
+    """A body that is not JSON, as text for the log (truncated; NUL shown as "␀", what is not
+    UTF-8 as U+FFFD or "?")."""
     if body is None:
         return None
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    return text[:RAW_BODY_LIMIT]
+    text = text[:RAW_BODY_LIMIT].encode("utf-8", "replace").decode("utf-8")
+    return text.replace("\x00", NUL_SIGN)
 
 
 JSON_DEPTH_LIMIT = 200
@@ -112,12 +125,19 @@ JSON_DEPTH_LIMIT = 200
 
 def _json_dumps(value: Any) -> str:
     try:
-        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        text = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
     except orjson.JSONEncodeError:
         # A client's JSON may hold what orjson refuses (integers beyond 64 bits, lone UTF-16
         # surrogates, nesting deeper than 255): the row must be written all the same, and
         # one bad row must not fail the commit it shares with other requests' rows.
-        return orjson.dumps(_loggable(value, 0), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        text = orjson.dumps(_loggable(value, 0), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return _NUL_ESCAPE.sub(_NUL_SIGN_ESCAPE, text) if "\\u0000" in text else text
+
+
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+"""``\\u0000`` escaping a NUL in JSON text (after an even number of backslashes): PostgreSQL's
+``json`` stores it but cannot turn it into text (``->>``), and ``jsonb`` refuses it."""
+_NUL_SIGN_ESCAPE = r"\1\\u2400"
 
 
 def _loggable(value: Any, depth: int) -> Any:
@@ -219,10 +239,58 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+FEEDBACK_ATTEMPTS = 3
+"""Retries of a batch whose feedback keys other writers take between its check and insert."""
+ACCEPTED_FEEDBACK_COLUMNS = (
+    "feedback_key", "feedback_for", "actual", "prediction", "predicted_at", "model_version",
+)  # fmt: skip
+"""What a feedback row holds only when it was accepted."""
+
+
+def feedback_taken(prediction_id: str) -> str:
+    """The 409 detail for feedback on a prediction that has some already."""
+    return f"feedback for {prediction_id!r} was recorded already"
+
+
 def write_rows(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` in one transaction: all are committed when this returns."""
-    with engine.begin() as connection:
-        connection.execute(prediction_log.insert(), list(rows))
+    """Insert ``rows`` in one transaction: all are committed when this returns.
+
+    Accepted feedback carries a ``feedback_key`` (unique). A row whose key is taken, by a row
+    committed before or by an earlier one of ``rows``, is turned into its request's 409 row, in
+    place (``status`` tells the caller), and committed with the others: two concurrent feedbacks
+    for one prediction cannot both be accepted, nor fail the requests sharing their commit.
+    """
+    for attempt in range(FEEDBACK_ATTEMPTS + 1):
+        try:
+            with engine.begin() as connection:
+                if attempt:  # the first try failed on a key: find the taken ones and retry
+                    _refuse_taken_feedback(connection, rows)
+                connection.execute(prediction_log.insert(), list(rows))
+            return
+        except sa.exc.IntegrityError:
+            keyed = any(row.get("feedback_key") for row in rows)
+            if not keyed or attempt == FEEDBACK_ATTEMPTS:
+                raise
+
+
+def _refuse_taken_feedback(connection: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Turn the feedback rows whose key is taken into 409 rows (the first one of ``rows`` with
+    a free key keeps it)."""
+    keyed = [row for row in rows if row.get("feedback_key")]
+    key = prediction_log.c.feedback_key
+    wanted = sorted({row["feedback_key"] for row in keyed})
+    taken: set[str] = set()
+    for start in range(0, len(wanted), 500):  # bounded IN lists
+        query = sa.select(key).where(key.in_(wanted[start : start + 500]))
+        taken.update(connection.execute(query).scalars())
+    for row in keyed:
+        prediction_id = row["feedback_key"]
+        if prediction_id not in taken:
+            taken.add(prediction_id)
+            continue
+        # As the route logs a 409 it finds before queueing: the request's inputs and the error.
+        row.update(dict.fromkeys(ACCEPTED_FEEDBACK_COLUMNS))
+        row.update(status=409, error=feedback_taken(prediction_id))
 
 
 def probe(engine: Engine) -> None:
