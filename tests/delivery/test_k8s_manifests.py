@@ -73,6 +73,23 @@ def test_api_probes_resources_and_graceful_termination() -> None:
     assert api["args"] == ["api"]
 
 
+def test_api_pods_prepare_the_data_the_drift_check_and_retraining_read() -> None:
+    """`housing data` in an init container writes /app/data, which the api container mounts."""
+    spec = RESOURCES["Deployment/housing-api"]["spec"]["template"]["spec"]
+    (init,) = spec["initContainers"]
+    assert (
+        init["args"] == ["housing", "data"]
+        and init["image"] == container("Deployment/housing-api")["image"]
+    )
+
+    def mounted(c: dict[str, Any]) -> dict[str, str]:
+        return {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+
+    assert mounted(init)["/app/data"] == mounted(container("Deployment/housing-api"))["/app/data"]
+    assert "/app/scikit_learn_data" in mounted(init)  # SCIKIT_LEARN_DATA in the image
+    assert {v["name"] for v in spec["volumes"]} >= set(mounted(init).values())
+
+
 def test_services_and_autoscaler_point_at_their_deployments() -> None:
     for name in ("housing-api", "housing-ui"):
         labels = RESOURCES[f"Deployment/{name}"]["spec"]["template"]["metadata"]["labels"]

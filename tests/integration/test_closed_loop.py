@@ -290,13 +290,15 @@ def test_drift_alert_retrains_promotes_and_the_gate_refuses_bad_labels(
                 client,
                 world["coast"],
                 drift="coastal",
-                rate=2,  # 8 requests of 50 houses, with time to send every feedback
-                duration=4.0,
+                rate=1.6,  # up to 8 requests of 50 houses, with time to send every feedback
+                duration=5.0,
                 batch=50,
                 feedback_share=1.0,
                 seed=0,
             )
-        assert drifted.failed == 0 and drifted.predicted == 400 and drifted.feedback == 400
+        # Bounded in time, so a loaded machine may send fewer; enough to fill the drift window.
+        assert drifted.failed == 0 and drifted.refused == 0
+        assert 300 <= drifted.predicted <= 400 and drifted.feedback == drifted.predicted
 
         # 3. Monitoring sees it; Prometheus fires; Alertmanager calls the API's webhook.
         wait_until(lambda: httpx.get(f"{api}/drift", timeout=10).json()["detected"], 60, "drift")

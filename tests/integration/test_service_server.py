@@ -7,6 +7,7 @@ and switches the answers; a prediction log that cannot be written answers 503 an
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -37,6 +38,7 @@ class Server:
     url: str
     process: subprocess.Popen
     database: Path
+    log: Path
 
 
 def free_port() -> int:
@@ -46,8 +48,10 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(registry_copy: str, tmp_path: Path) -> Iterator[Server]:
-    """`housing serve` on the copied registry, polling it every 0.3 s."""
+def server(registry_copy: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """`housing serve` on the copied registry, polling it every 0.3 s (``--workers``: the
+    indirect parameter, 1 by default)."""
+    workers = getattr(request, "param", 1)
     port = free_port()
     database = tmp_path / "predictions.db"
     env = {
@@ -60,6 +64,7 @@ def server(registry_copy: str, tmp_path: Path) -> Iterator[Server]:
         "HOUSING_API_KEY": API_KEY,
     }
     command = [sys.executable, "-m", "housing.cli", "serve", "--port", str(port)]
+    command += ["--workers", str(workers)]
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -74,7 +79,7 @@ def server(registry_copy: str, tmp_path: Path) -> Iterator[Server]:
                 pass
             assert time.monotonic() < deadline, "the server never became ready"
             time.sleep(0.2)
-        yield Server(url, process, database)
+        yield Server(url, process, database, tmp_path / "server.log")
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -196,7 +201,6 @@ def test_an_unwritable_log_gives_503_and_not_ready_until_it_recovers(server: Ser
 
 def test_bench_load_counts_every_request_it_sends(server: Server, tmp_path: Path) -> None:
     """The benchmark's wrk script counts requests exactly: the log gets one row per request."""
-    import json
     import shutil
 
     from housing.service.bench import BenchConfig, lua_script, run_wrk, sample_houses
@@ -213,3 +217,62 @@ def test_bench_load_counts_every_request_it_sends(server: Server, tmp_path: Path
     engine.dispose()
     assert result["errors"] == 0 and result["completed"] > 50
     assert logged == result["sent"] >= result["completed"]
+
+
+def metric_samples(text: str, name: str) -> dict[str, float]:
+    """``{labels: value}`` of metric ``name`` in Prometheus text (labels as written)."""
+    samples = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            series, value = line.rsplit(" ", 1)
+            samples[series[len(name) :]] = float(value)
+    return samples
+
+
+@pytest.mark.parametrize("server", [2], indirect=True)
+def test_two_workers_share_one_log_and_report_one_serving_version(
+    server: Server, load: Load, registry_copy: str
+) -> None:
+    """`housing serve --workers 2`: both workers log to the one database, both switch to a new
+    champion, and /metrics (Prometheus' multiprocess mode) sums the requests of both and names
+    one serving version, not the one a worker served before."""
+    wait_until(lambda: len(load.versions) >= 100, 60, "no traffic")
+    version = register_candidate(registry_copy, "linear")
+    wait_until(
+        lambda: len(load.versions) > 50 and set(load.versions[-50:]) == {version},
+        60,
+        "both workers serve the new champion",
+    )
+    load.stop.set()
+    time.sleep(0.5)
+    assert load.failures == []
+    metrics = httpx.get(f"{server.url}/metrics").text
+    info = {k: v for k, v in metric_samples(metrics, "housing_model_info").items() if v}
+    assert len(info) == 1, info
+    (series,) = info
+    assert f'version="{version}"' in series and 'candidate="linear"' in series, series
+    engine = prediction_log.create_log_engine(f"sqlite:///{server.database}")
+    logged = prediction_log.count_rows(engine, prediction_log.PREDICT)
+    engine.dispose()
+    counted = metric_samples(metrics, "housing_requests_total")
+    assert sum(v for k, v in counted.items() if 'endpoint="/predict"' in k) == logged
+    assert logged >= len(load.acknowledged) > 100
+    # One series per monitoring gauge, not one per worker process.
+    assert list(metric_samples(metrics, "housing_drift_share")) == [""]
+
+
+def test_logs_are_json_lines_that_never_hold_a_request_body(server: Server) -> None:
+    """Structured logs at INFO: one JSON object per line; the bodies stay in the database."""
+    canary = 31.4159265  # out of range for MedInc: a 422 the service logs at INFO
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        rejected = client.post("/predict", json=typical_row() | {"MedInc": canary})
+        accepted = client.post("/predict", json=typical_row() | {"Population": 2718.2818})
+    assert (rejected.status_code, accepted.status_code) == (422, 200)
+    request_id = rejected.headers["X-Request-ID"]
+    wait_until(lambda: request_id in server.log.read_text(), 10, "the rejection is logged")
+    text = server.log.read_text()
+    records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert all({"ts", "level", "logger", "message"} <= set(r) for r in records)
+    (rejection,) = [r for r in records if r.get("request_id") == request_id]
+    assert rejection["level"] == "INFO" and rejection["status"] == 422
+    assert str(canary) not in text and "2718.2818" not in text

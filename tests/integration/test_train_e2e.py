@@ -103,6 +103,11 @@ def test_train_register_gate_promote_rollback(
     with global_tracking_uri(uri):
         model = mlflow.sklearn.load_model(f"models:/{NAME}/1")
     assert 0.5 < model.predict(pd.DataFrame([typical_row()])[list(FEATURE_NAMES)])[0] < 5
+    # The registered model documents what it takes: the raw 8 features, and an example.
+    with global_tracking_uri(uri):
+        info = mlflow.models.get_model_info(f"models:/{NAME}/1")
+    assert [c.name for c in info.signature.inputs.inputs] == list(FEATURE_NAMES)
+    assert info.signature.outputs is not None and info.saved_input_example_info is not None
 
     # A worse model is registered, not promoted (human output this time; JSON still written).
     write_params(tmp_path / "params.yaml", {"candidates": {"linear": {"alpha": [10000.0]}}})

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from reliability_harness import LOGGED, log_rows, run_locust, running_service
 
-LOAD_SECONDS = 20
+LOAD_SECONDS = 10
 USERS = 50
 
 

@@ -56,7 +56,9 @@ def build_monitoring_metrics(registry: CollectorRegistry) -> MonitoringMetrics:
     """Create the gauges on ``registry`` (the service's, so /metrics serves them)."""
 
     def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
-        return Gauge(name, doc, list(labels), registry=registry)
+        # With several workers each runs the monitor: report the newest value, not one series
+        # per worker process (ignored with one worker).
+        return Gauge(name, doc, list(labels), registry=registry, multiprocess_mode="mostrecent")
 
     metrics = MonitoringMetrics(
         drift_share=gauge("housing_drift_share", "Share of features drifted in the latest check"),

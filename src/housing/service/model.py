@@ -203,6 +203,9 @@ class ModelHolder:
         self.last_error = None
         self.metrics.reloads.labels(result="success").inc()
         if old is not None:
+            # Zero before removing: with several workers the value lives on in the worker's
+            # multiprocess file (which ``remove`` leaves), and "livemax" would report it still.
+            self.metrics.model_info.labels(old.name, old.version, old.candidate or "").set(0)
             self.metrics.model_info.remove(old.name, old.version, old.candidate or "")
         self.metrics.model_info.labels(loaded.name, loaded.version, loaded.candidate or "").set(1)
         was = f"v{old.version}" if old else "nothing"
