@@ -104,11 +104,11 @@ format: install-dev ## Reformat with black
 	$(PY) -m black -q $(LINT_PATHS)
 
 # The Debian packages install while pip does (a fresh machine spends minutes on each); the suite
-# runs on every core (pytest-xdist; work-stealing, because a few integration tests take a minute).
+# runs on every core (pytest-xdist; by file, since tests of a module may share a server in order).
 test: ## Install everything, lint, run the whole test suite
 	@$(MAKE) --no-print-directory -j2 install-dev system-deps
 	@$(MAKE) --no-print-directory lint
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 clean: ## Remove generated state (data outputs, MLflow store, logs) but keep .venv
 	rm -rf data/processed data/interim mlflow.db mlruns mlartifacts var test-artifacts .coverage*
