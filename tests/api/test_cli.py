@@ -1,7 +1,12 @@
-"""`housing serve` fails with one clear line on bad settings, never a traceback."""
+"""`housing serve` fails with one clear line on bad settings, never a traceback; the in-process
+benchmark script runs."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,3 +33,22 @@ def test_serve_refuses_bad_settings_in_one_line(env: dict, message: str, tmp_pat
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_the_in_process_benchmark_measures_both_apps(trained_registry: str, tmp_path: Path) -> None:
+    """`make bench-inprocess` runs: one JSON line per app, every request answered 200."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "bench_inprocess.py"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": trained_registry}
+    result = subprocess.run(  # noqa: S603 (our own script, fixed arguments)
+        [sys.executable, str(script), "ceiling", "service", "--requests", "320"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [line["app"] for line in lines] == ["ceiling", "service"]
+    assert all(line["requests"] == 320 and line["cpu_us_per_request"] > 0 for line in lines)
