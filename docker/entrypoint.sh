@@ -19,6 +19,12 @@ case "$role" in
     else
       housing data
     fi
+    # The data volume is a DVC repository of its own (no git in a container), so the batches
+    # the closed loop uploads are tracked by DVC here too (`dvc add` at retrain time).
+    data_dir="${HOUSING_DATA_DIR:-data}"
+    if [ ! -d "$data_dir/.dvc" ]; then
+      (cd "$data_dir" && dvc init --no-scm --quiet)
+    fi
     # Default: train only when the registry has no champion yet, so `compose up` is quick on
     # restarts. Set HOUSING_TRAIN_ARGS="" to retrain on every run.
     echo "trainer: training against ${MLFLOW_TRACKING_URI:-the default MLflow store}"

@@ -31,6 +31,8 @@ import httpx
 import pytest
 import yaml
 
+from housing import batches
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,6 +167,16 @@ class Stack:
                 local.write_text(self.localise((ROOT / source).read_text(), name))
             elif not source.startswith((".", "/")):
                 local.mkdir(parents=True, exist_ok=True)
+                # A volume mounted inside the workdir (/app/data) is also what the container's
+                # relative paths (`data/`) reach: the same folder, not a copy under the workdir.
+                inside = (
+                    Path(target).relative_to(image_workdir())
+                    if target.startswith(image_workdir() + "/")
+                    else None
+                )
+                if inside is not None and not (self.workdir / inside).exists():
+                    (self.workdir / inside).parent.mkdir(parents=True, exist_ok=True)
+                    (self.workdir / inside).symlink_to(local, target_is_directory=True)
         for secret in SERVICES[name].get("secrets", []):
             variable = COMPOSE["secrets"][secret["source"]]["environment"]
             local = Path(mapping[secret["target"]])
@@ -382,6 +394,22 @@ def test_the_compose_stack_runs_as_wired(stack: Stack) -> None:
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr + stack.log("api")
     # The prediction log is on the api's volume.
     assert any((stack.tmp / "volumes" / "predictions").glob("*.db"))
+
+    # The closed loop's uploads land on the data volume, which the trainer made a DVC repository:
+    # a batch uploaded through the api is pinned by `dvc add` there (what a retrain does first).
+    data_volume = stack.tmp / "volumes" / "housing-data"
+    assert (data_volume / ".dvc").is_dir(), stack.log("trainer")
+    labelled = (data_volume / "processed" / "train.csv").read_text().splitlines()[:51]
+    stored = httpx.post(
+        f"{api_url}/data/upload",
+        content="\n".join(labelled).encode(),
+        headers={"Content-Type": "text/csv", "X-API-Key": stack.host_env["HOUSING_API_KEY"]},
+        timeout=30,
+    )
+    assert stored.status_code == 201, stored.text
+    pinned = batches.snapshot(data_volume)
+    assert pinned is not None and pinned["files"] == 2, pinned  # the batch and its index
+    assert (data_volume / "batches.dvc").is_file()
 
     prometheus = f"http://127.0.0.1:{stack.ports['prometheus']}/api/v1"
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -143,3 +145,76 @@ def test_read_only_log_answers_503_and_not_ready_then_recovers_when_writable(
     assert recovered.status_code == 200, f"did not recover once writable: {recovered.text}"
     assert accepted.status_code == 200, accepted.text
     assert [row["id"] for row in rows] == [accepted.json()["prediction_id"]]
+
+
+STEADY_WRITES = """
+import os, sys, threading, time
+from housing.service import log
+
+database, interval = sys.argv[1], float(sys.argv[2])
+engine = log.create_log_engine(f"sqlite:///{database}", 0.3, background_checkpoints=True)
+stop, written = threading.Event(), []
+
+
+def write():  # the service's writes: a probe commit every few milliseconds
+    while not stop.is_set():
+        try:
+            log.probe(engine)
+            written.append(time.monotonic())
+        except Exception:
+            pass
+        time.sleep(interval)
+
+
+def checkpoint():  # and its checkpoint thread, every second
+    while not stop.is_set():
+        try:
+            log.checkpoint(engine)
+        except Exception:
+            pass
+        time.sleep(1.0)
+
+
+threads = [threading.Thread(target=write), threading.Thread(target=checkpoint)]
+for thread in threads:
+    thread.start()
+time.sleep(1.5)
+print("written while read-only:", len(written), flush=True)
+sys.stdin.readline()  # the test makes the files writable, then says so
+made_writable, before = time.monotonic(), len(written)
+while len(written) == before and time.monotonic() - made_writable < 10:
+    time.sleep(0.02)
+print("recovered after" if len(written) > before else "not recovered in",
+      round(time.monotonic() - made_writable, 2), flush=True)
+stop.set()
+for thread in threads:
+    thread.join()
+"""
+
+
+def test_a_read_only_log_recovers_under_steady_writes(tmp_path: Path) -> None:
+    """With writes every few milliseconds and the checkpoint thread, there is never a moment
+    with no connection open: the log must still recover once its files are writable again."""
+    database = tmp_path / "log.db"
+    engine = prediction_log.create_log_engine(f"sqlite:///{database}")
+    prediction_log.migrate(engine)
+    engine.dispose()
+    database.chmod(0o444)
+    try:
+        child = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
+            [*unprivileged(), sys.executable, "-c", STEADY_WRITES, str(database), "0.002"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert child.stdin is not None and child.stdout is not None
+        assert child.stdout.readline().strip() == "written while read-only: 0"
+        writable(database)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        verdict = child.stdout.readline()
+        child.wait(30)
+    finally:
+        writable(database)
+    assert verdict.startswith("recovered after"), verdict + child.stdout.read()

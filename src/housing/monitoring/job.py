@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -33,6 +35,22 @@ log = logging.getLogger(__name__)
 
 WAITING, OK, UNAVAILABLE, FAILED = "waiting", "ok", "unavailable", "error"
 DRIFT_TIMEOUT_SECONDS = 300.0
+PARENT_CHECK_SECONDS = 1.0
+
+
+def exit_with_parent(parent: int) -> None:
+    """In the Evidently process: exit once the server that started it is gone (killed, even by
+    SIGKILL, it cannot stop its helper; the helper is then adopted and its parent id changes).
+    A thread polls ``os.getppid``: Linux's PR_SET_PDEATHSIG would follow the creating thread,
+    which here is a worker thread of the server, not the server process."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    if os.name == "posix":  # Windows keeps the original parent id: nothing to poll there
+        threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 @dataclass(frozen=True)
@@ -66,16 +84,29 @@ class Monitor:
         self._executor: ProcessPoolExecutor | None = None
 
     def close(self) -> None:
-        """Stop the Evidently process (if one was started)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        """Stop the Evidently process (if one was started), even in the middle of a check."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        # `shutdown(wait=False)` leaves a busy worker running, and orphaned once the server
+        # exits (it then blocks for ever writing its multi-MB report to a pipe nobody reads);
+        # ProcessPoolExecutor can stop workers only from Python 3.14 (`terminate_workers`).
+        processes = list(getattr(executor, "_processes", {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
 
     def _detect(self, reference: pd.DataFrame, current: pd.DataFrame) -> DriftResult:
         """Run Evidently in the helper process (started on first use, restarted if it died)."""
         if self._executor is None:
             context = multiprocessing.get_context("spawn")  # never fork a threaded server
-            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            self._executor = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=context,
+                initializer=exit_with_parent,
+                initargs=(os.getpid(),),
+            )
         config = self.settings.drift_config()
         future = self._executor.submit(detect_drift, reference, current, config, with_html=True)
         try:

@@ -11,9 +11,11 @@ encodable as UTF-8): one hostile body must not fail the commit it shares with ot
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -203,18 +205,39 @@ def create_log_engine(
     return engine
 
 
+_READ_ONLY: weakref.WeakSet[Engine] = weakref.WeakSet()
+"""Engines whose SQLite file answered "readonly database": reopened before their next write."""
+
+
 def _reopen_when_read_only(context: Any) -> None:
     """A connection SQLite opened on a read-only file stays read-only after the file becomes
-    writable, and so does one opened while another is: on that error, close this connection
-    (a "disconnect") and every idle one, so the next write opens the file afresh."""
+    writable, and so does one opened while another is still open: on that error, close this
+    connection (a "disconnect") and every idle one, and reopen before the next write."""
     if "readonly database" in str(context.original_exception):
         context.is_disconnect = True
         context.engine.dispose()
+        _READ_ONLY.add(context.engine)
+
+
+def _reopen_if_read_only(engine: Engine) -> None:
+    """Before a write on an engine that met a read-only file: free every closed connection.
+
+    A connection whose statement failed is only closed for good once the failure's traceback
+    is garbage (reference cycles: only the cyclic collector frees them); until then SQLite
+    keeps the file's shared-memory index open, read-only, for every new connection, and under
+    steady traffic the log would never recover. Collecting first, then disposing, lets the next
+    connection open the file afresh. Costs a collection per failed write, and nothing otherwise.
+    """
+    if engine in _READ_ONLY:
+        _READ_ONLY.discard(engine)
+        gc.collect()
+        engine.dispose()
 
 
 def checkpoint(engine: Engine) -> None:
     """Copy a SQLite WAL into the database without blocking writers (no-op elsewhere)."""
     if engine.dialect.name == "sqlite":
+        _reopen_if_read_only(engine)
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
@@ -260,6 +283,7 @@ def write_rows(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
     place (``status`` tells the caller), and committed with the others: two concurrent feedbacks
     for one prediction cannot both be accepted, nor fail the requests sharing their commit.
     """
+    _reopen_if_read_only(engine)
     for attempt in range(FEEDBACK_ATTEMPTS + 1):
         try:
             with engine.begin() as connection:
@@ -295,6 +319,7 @@ def _refuse_taken_feedback(connection: sa.Connection, rows: Sequence[dict[str, A
 
 def probe(engine: Engine) -> None:
     """Commit a write (raises when the log cannot be written)."""
+    _reopen_if_read_only(engine)
     with engine.begin() as connection:
         connection.execute(heartbeat.update().values(beat_at=datetime.now(UTC)))
 
