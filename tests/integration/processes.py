@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess  # nosec B404 - starts the project's own servers
+import sys
 import time
 from pathlib import Path
 
@@ -12,6 +14,14 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+"""The venv's bin folder (the venv running the tests)."""
+
+
+def without_venv(path: str) -> str:
+    """PATH without this venv's bin: what a shell that never activated the venv has."""
+    venv_bin = BIN.resolve()
+    return os.pathsep.join(p for p in path.split(os.pathsep) if p and Path(p).resolve() != venv_bin)
 
 
 def free_port() -> int:

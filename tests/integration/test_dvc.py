@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import subprocess  # nosec B404 - runs the venv's own dvc, git and make on fixed arguments
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +18,10 @@ import typer.main
 import yaml
 
 from housing.cli import app
+from processes import BIN, without_venv
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
@@ -114,12 +113,6 @@ def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Completed
     )
     assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
     return result
-
-
-def without_venv(path: str) -> str:
-    """PATH without this venv's bin: what a shell that never activated the venv has."""
-    venv_bin = BIN.resolve()
-    return os.pathsep.join(p for p in path.split(os.pathsep) if p and Path(p).resolve() != venv_bin)
 
 
 @pytest.mark.integration

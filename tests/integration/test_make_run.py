@@ -10,23 +10,15 @@ import shutil
 import signal
 import socket
 import subprocess  # nosec B404 - runs make on the project's own Makefile
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from tests.integration.processes import ROOT, free_port, wait_until
+from processes import BIN, ROOT, free_port, wait_until, without_venv
 
-BIN = Path(sys.executable).parent
 VENV = BIN.parent
-
-
-def without_venv(path: str) -> str:
-    return os.pathsep.join(
-        p for p in path.split(os.pathsep) if p and Path(p).resolve() != BIN.resolve()
-    )
 
 
 class MakeRun:
