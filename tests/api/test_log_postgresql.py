@@ -103,6 +103,33 @@ def engine(postgres: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
+def test_of_replicas_racing_for_the_drift_lease_exactly_one_wins(engine: sa.Engine) -> None:
+    """Replicas sharing this log each claim the interval's drift check at the same instant:
+    PostgreSQL's row lock lets one conditional UPDATE through per interval."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime, timedelta
+
+    from housing.monitoring import store
+
+    replicas = [sa.create_engine(engine.url) for _ in range(6)]
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    try:
+        with ThreadPoolExecutor(len(replicas)) as pool:
+            for round_ in range(10):
+                now = start + timedelta(minutes=round_)
+                claims = list(
+                    pool.map(
+                        lambda i: store.claim_drift_check(replicas[i], f"pod-{i}", now, 30),
+                        range(len(replicas)),
+                    )
+                )
+                assert claims.count(True) == 1, f"round {round_}: {claims}"
+                assert store.lease_holder(engine) == (f"pod-{claims.index(True)}", now)
+    finally:
+        for replica in replicas:
+            replica.dispose()
+
+
 def _feedback_row(prediction_id: str, actual: float) -> dict:
     return prediction_log.new_row(
         "/feedback",
@@ -117,9 +144,8 @@ def _feedback_row(prediction_id: str, actual: float) -> dict:
 
 def test_migrations_build_the_whole_schema(engine: sa.Engine) -> None:
     inspector = sa.inspect(engine)
-    assert {"prediction_log", "service_heartbeat", "drift_runs", "drift_reports"} <= set(
-        inspector.get_table_names()
-    )
+    tables = {"prediction_log", "service_heartbeat", "drift_runs", "drift_reports", "drift_lease"}
+    assert tables <= set(inspector.get_table_names())
     unique = {i["name"]: i["unique"] for i in inspector.get_indexes("prediction_log")}
     assert unique["ux_prediction_log_feedback_key"]
     prediction_log.probe(engine)

@@ -6,6 +6,10 @@ second of pandas/scipy work never holds the GIL the request handlers need. Drift
 only once ``drift_min_rows`` inputs are logged, and only when the window of recent inputs
 changed since the previous check. Each result goes to the gauges, then into the log DB; a
 restarted API first shows the newest stored verdict.
+
+API processes sharing one log (`housing serve --workers N`, replicas on one PostgreSQL) share
+the work too: before computing, a process claims the interval in the log's ``drift_lease`` row;
+the others show the newest stored result on their gauges instead of running Evidently again.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +41,9 @@ log = logging.getLogger(__name__)
 WAITING, OK, UNAVAILABLE, FAILED = "waiting", "ok", "unavailable", "error"
 DRIFT_TIMEOUT_SECONDS = 300.0
 PARENT_CHECK_SECONDS = 1.0
+LEASE_SHARE = 0.9
+"""A claim holds for this share of the interval: the claimer's own next tick (an interval
+later, plus the check's duration) always finds it expired."""
 
 
 def exit_with_parent(parent: int) -> None:
@@ -82,6 +90,8 @@ class Monitor:
         self._fingerprint: int | None = None
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
+        self.holder = f"{socket.gethostname()} pid {os.getpid()}"
+        """How this process signs its claims on the drift lease."""
 
     def close(self) -> None:
         """Stop the Evidently process (if one was started), even in the middle of a check."""
@@ -147,6 +157,12 @@ class Monitor:
             reference = self.reference()
         except (DataNotFoundError, DataValidationError) as exc:
             return DriftStatus(UNAVAILABLE, f"no drift reference: {exc}", now, rows)
+        lease = self.settings.drift_interval_seconds * LEASE_SHARE
+        if not store.claim_drift_check(self.engine, self.holder, now, lease):
+            self.publish_latest()
+            holder, claimed = store.lease_holder(self.engine)
+            detail = f"checked by {holder} at {claimed.isoformat(timespec='seconds')}"
+            return DriftStatus(OK, detail, now, rows)
         result = self._detect(reference, current)
         # Gauges first: whoever sees the stored run also sees it on /metrics.
         summary = result.as_dict()

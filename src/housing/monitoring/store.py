@@ -1,14 +1,15 @@
 """Drift results in the prediction-log database (tables made by migration 0002_drift).
 
 One ``drift_runs`` row per computed result (summary and per-feature verdicts as JSON), and the
-Evidently HTML of the latest few runs, gzip-compressed, in ``drift_reports``.
+Evidently HTML of the latest few runs, gzip-compressed, in ``drift_reports``. The single row of
+``drift_lease`` (migration 0004) says which API process may run the next check.
 """
 
 from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,6 +45,42 @@ drift_reports = sa.Table(
     ),
     sa.Column("html_gzip", sa.LargeBinary, nullable=False),
 )
+
+drift_lease = sa.Table(
+    "drift_lease",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("claimed_at", UTCDateTime(), nullable=False),
+)
+LEASE_ID = 1
+
+
+def claim_drift_check(engine: Engine, holder: str, now: datetime, seconds: float) -> bool:
+    """Take the right to run the next drift check, unless another process took it within the
+    last ``seconds``: one conditional UPDATE of the lease row, atomic in the database, so of
+    processes sharing the log exactly one wins each interval. A holder that dies mid-check
+    holds nothing once ``seconds`` have passed."""
+    statement = (
+        drift_lease.update()
+        .where(
+            drift_lease.c.id == LEASE_ID,
+            drift_lease.c.claimed_at <= now - timedelta(seconds=seconds),
+        )
+        .values(holder=holder[:200], claimed_at=now)
+    )
+    with engine.begin() as connection:
+        return connection.execute(statement).rowcount == 1
+
+
+def lease_holder(engine: Engine) -> tuple[str, datetime]:
+    """Who claimed the latest drift check, and when."""
+    query = sa.select(drift_lease.c.holder, drift_lease.c.claimed_at).where(
+        drift_lease.c.id == LEASE_ID
+    )
+    with engine.connect() as connection:
+        row = connection.execute(query).one()
+    return row.holder, row.claimed_at
 
 
 @dataclass(frozen=True)
