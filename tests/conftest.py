@@ -68,20 +68,33 @@ def trained_registry(tmp_path_factory: pytest.TempPathFactory) -> str:
     return uri
 
 
-@pytest.fixture
-def registry_copy(trained_registry: str, tmp_path: Path) -> str:
-    """Tracking URI of a private copy of `trained_registry` (same artifacts), for tests that
-    register or promote versions without changing the shared store."""
+def copy_registry(uri: str, folder: Path) -> str:
+    """Tracking URI of a copy of the sqlite store at ``uri`` in ``folder``: the database is
+    copied (SQLite's backup API), the artifacts stay shared (runs logged to the copy get new
+    folders beside them)."""
     import sqlite3
 
-    source = sqlite3.connect(trained_registry.removeprefix("sqlite:///"))
-    target = sqlite3.connect(tmp_path / "mlflow.db")
+    source = sqlite3.connect(uri.removeprefix("sqlite:///"))
+    target = sqlite3.connect(folder / "mlflow.db")
     try:
         source.backup(target)
     finally:
         source.close()
         target.close()
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="session")
+def registry_copier():
+    """`copy_registry`, for fixtures in other folders (conftest modules are not imported)."""
+    return copy_registry
+
+
+@pytest.fixture
+def registry_copy(trained_registry: str, tmp_path: Path) -> str:
+    """Tracking URI of a private copy of `trained_registry` (same artifacts), for tests that
+    register or promote versions without changing the shared store."""
+    return copy_registry(trained_registry, tmp_path)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

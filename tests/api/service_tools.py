@@ -9,6 +9,7 @@ from mlflow import MlflowClient
 
 from housing import registry
 from housing.features import FEATURE_NAMES
+from housing.service import log as prediction_log
 from housing.service.settings import ServiceSettings
 
 MODEL = "california-housing"
@@ -26,6 +27,21 @@ def settings_for(tracking_uri: str, folder: Path, **overrides: Any) -> ServiceSe
     }
     values.update(overrides)
     return ServiceSettings(**values)
+
+
+def feedback_row(prediction_id: str, actual: float) -> dict[str, Any]:
+    """An accepted /feedback row, as the route queues it."""
+    return prediction_log.new_row(
+        "/feedback",
+        status=200,
+        latency_ms=1.0,
+        inputs={"prediction_id": prediction_id, "actual": actual},
+        feedback_for=prediction_id,
+        feedback_key=prediction_id,
+        actual=actual,
+        prediction=2.0,
+        model_version="1",
+    )
 
 
 def client_for(uri: str) -> MlflowClient:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from service_tools import feedback_row
 
 from housing.features import typical_row
 from housing.service import log as prediction_log
@@ -55,30 +56,15 @@ def _engine(tmp_path: Path):
     return engine
 
 
-def _feedback_row(prediction_id: str, actual: float) -> dict:
-    """An accepted /feedback row, as the route queues it."""
-    return prediction_log.new_row(
-        "/feedback",
-        status=200,
-        latency_ms=1.0,
-        inputs={"prediction_id": prediction_id, "actual": actual},
-        feedback_for=prediction_id,
-        feedback_key=prediction_id,
-        actual=actual,
-        prediction=2.0,
-        model_version="1",
-    )
-
-
 def test_a_second_feedback_becomes_a_409_row_without_failing_the_rows_beside_it(
     tmp_path: Path,
 ) -> None:
     engine = _engine(tmp_path)
     labelled, fresh = "a" * 32, "b" * 32
-    prediction_log.write_rows(engine, [_feedback_row(labelled, 1.0)])
+    prediction_log.write_rows(engine, [feedback_row(labelled, 1.0)])
     predict = prediction_log.new_row("/predict", status=200, inputs=typical_row(), latency_ms=1.0)
-    batch = [predict, _feedback_row(labelled, 2.0), _feedback_row(fresh, 3.0)]
-    batch.append(_feedback_row(fresh, 4.0))  # the same prediction twice in one commit
+    batch = [predict, feedback_row(labelled, 2.0), feedback_row(fresh, 3.0)]
+    batch.append(feedback_row(fresh, 4.0))  # the same prediction twice in one commit
     prediction_log.write_rows(engine, batch)
 
     assert [row["status"] for row in batch] == [200, 409, 200, 409]
@@ -98,7 +84,7 @@ def test_a_conflict_that_is_not_feedback_still_fails_the_whole_commit(tmp_path: 
     engine = _engine(tmp_path)
     predict = prediction_log.new_row("/predict", status=200, inputs=typical_row(), latency_ms=1.0)
     with pytest.raises(sa.exc.IntegrityError):  # the same id twice: a bug, never silenced
-        prediction_log.write_rows(engine, [predict, _feedback_row("c" * 32, 1.0), dict(predict)])
+        prediction_log.write_rows(engine, [predict, feedback_row("c" * 32, 1.0), dict(predict)])
     assert prediction_log.count_rows(engine) == 0
     engine.dispose()
 
@@ -112,9 +98,9 @@ def test_migration_0003_keeps_the_newest_of_feedback_doubled_before_it(tmp_path:
         config.attributes["connection"] = connection
         command.upgrade(config, "0002_drift")
     doubled, single = "d" * 32, "e" * 32
-    rows = [_feedback_row(doubled, 1.0), _feedback_row(doubled, 2.0), _feedback_row(single, 3.0)]
+    rows = [feedback_row(doubled, 1.0), feedback_row(doubled, 2.0), feedback_row(single, 3.0)]
     rows[1]["created_at"] = rows[0]["created_at"] + timedelta(seconds=1)  # the newest
-    refused = dict(_feedback_row(single, 4.0), status=409)  # a 409 row never gets the key
+    refused = dict(feedback_row(single, 4.0), status=409)  # a 409 row never gets the key
     before = [c for c in prediction_log.prediction_log.columns if c.name != "feedback_key"]
     old_table = sa.table("prediction_log", *(sa.column(c.name, c.type) for c in before))
     with engine.begin() as connection:
@@ -129,7 +115,7 @@ def test_migration_0003_keeps_the_newest_of_feedback_doubled_before_it(tmp_path:
         rows[2]["id"]: single,
         refused["id"]: None,
     }
-    again = _feedback_row(doubled, 5.0)
+    again = feedback_row(doubled, 5.0)
     prediction_log.write_rows(engine, [again])
     assert again["status"] == 409
     with engine.begin() as connection:

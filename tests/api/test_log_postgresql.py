@@ -20,7 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from service_tools import settings_for
+from service_tools import feedback_row, settings_for
 
 from api.main import create_app
 from housing.features import typical_row
@@ -130,18 +130,6 @@ def test_of_replicas_racing_for_the_drift_lease_exactly_one_wins(engine: sa.Engi
             replica.dispose()
 
 
-def _feedback_row(prediction_id: str, actual: float) -> dict:
-    return prediction_log.new_row(
-        "/feedback",
-        status=200,
-        latency_ms=1.0,
-        inputs={"prediction_id": prediction_id, "actual": actual},
-        feedback_for=prediction_id,
-        feedback_key=prediction_id,
-        actual=actual,
-    )
-
-
 def test_migrations_build_the_whole_schema(engine: sa.Engine) -> None:
     inspector = sa.inspect(engine)
     tables = {"prediction_log", "service_heartbeat", "drift_runs", "drift_reports", "drift_lease"}
@@ -190,10 +178,10 @@ def test_hostile_text_shares_a_commit_with_valid_rows_and_reads_back(engine: sa.
 
 def test_one_feedback_per_prediction_in_a_shared_commit(engine: sa.Engine) -> None:
     taken, fresh = "1" * 32, "2" * 32
-    prediction_log.write_rows(engine, [_feedback_row(taken, 1.0)])
+    prediction_log.write_rows(engine, [feedback_row(taken, 1.0)])
     predict = prediction_log.new_row("/predict", status=200, inputs=typical_row(), latency_ms=1.0)
-    batch = [_feedback_row(taken, 2.0), predict, _feedback_row(fresh, 3.0)]
-    batch.append(_feedback_row(fresh, 4.0))
+    batch = [feedback_row(taken, 2.0), predict, feedback_row(fresh, 3.0)]
+    batch.append(feedback_row(fresh, 4.0))
     prediction_log.write_rows(engine, batch)
     assert [row["status"] for row in batch] == [409, 200, 200, 409]
     stored = {row["id"]: row["status"] for row in prediction_log.page(engine, limit=100)}

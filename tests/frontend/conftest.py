@@ -41,27 +41,20 @@ def live_api(trained_registry: str, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="session")
-def two_run_registry(trained_registry: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+def two_run_registry(
+    trained_registry: str, tmp_path_factory: pytest.TempPathFactory, registry_copier
+) -> str:
     """Tracking URI of a private copy of `trained_registry` with a second, real (one quick
     candidate) training run whose version was promoted by hand: champion v2, previous v1.
     The shared database is only read (the new run's artifacts land under new ids beside it, as
     with `registry_copy`)."""
-    import sqlite3
-
     from mlflow import MlflowClient
 
     from housing import registry, train
     from housing.settings import Settings
 
     root = tmp_path_factory.mktemp("two-run-registry")
-    source = sqlite3.connect(trained_registry.removeprefix("sqlite:///"))
-    target = sqlite3.connect(root / "mlflow.db")
-    try:
-        source.backup(target)
-    finally:
-        source.close()
-        target.close()
-    uri = f"sqlite:///{root / 'mlflow.db'}"
+    uri = registry_copier(trained_registry, root)
     data_dir = Path(trained_registry.removeprefix("sqlite:///")).parent / "data"
     settings = Settings(data_dir=data_dir, reports_dir=root / "reports", MLFLOW_TRACKING_URI=uri)
     result = train.train(settings, train.TrainParams.model_validate(LINEAR_ONLY))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,11 +51,3 @@ def env_for(trained_registry: str, data_dir: Path, tmp_path: Path) -> Callable[.
         return service_env(trained_registry, tmp_path / "log.db", data_dir, **overrides)
 
     return make
-
-
-@pytest.fixture
-def registry_copy(registry_root: Path, tmp_path: Path) -> str:
-    """A private copy of the registry's database, for tests that register versions and move
-    aliases (artifacts stay where training wrote them; only new versions' go to tmp)."""
-    shutil.copy2(registry_root / "mlflow.db", tmp_path / "mlflow.db")
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"

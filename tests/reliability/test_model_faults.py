@@ -89,14 +89,14 @@ def _predicting(service: Service, pick: Callable[[], dict[str, float]]) -> Hamme
 
 @pytest.fixture(scope="module")
 def model_service(
-    trained_registry: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    trained_registry: str,
+    data_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    registry_copier,
 ) -> Iterator[tuple[Service, str]]:
     """A service on a private copy of the registry (aliases move only when a test says)."""
-    from sqlalchemy.engine import make_url
-
     workdir = tmp_path_factory.mktemp("model-faults")
-    shutil.copy2(make_url(trained_registry).database, workdir / "mlflow.db")
-    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    uri = registry_copier(trained_registry, workdir)
     env = service_env(uri, workdir / "log.db", data_dir, HOUSING_RELOAD_INTERVAL_SECONDS="3600")
     with running_service(env, workdir) as service:
         yield service, uri
