@@ -14,21 +14,23 @@ from frontend.log_frames import outcome, requests_frame, values_frame
 from frontend.settings import UISettings
 
 
-def test_a_closed_port_is_reported_as_unavailable_quickly() -> None:
+def closed_port_client() -> ApiClient:
+    """A client of a loopback port nobody listens on."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    api = ApiClient(UISettings(api_url=f"http://127.0.0.1:{port}"))
+    return ApiClient(UISettings(api_url=f"http://127.0.0.1:{port}"))
+
+
+def test_a_closed_port_is_reported_as_unavailable_quickly() -> None:
+    api = closed_port_client()
     with pytest.raises(ApiUnavailable, match="cannot be reached"):
         api.schema()
 
 
 def test_a_body_json_cannot_carry_is_refused_before_sending() -> None:
     # Nothing listens on the port: had the client tried to send, it would say "unavailable".
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    api = ApiClient(UISettings(api_url=f"http://127.0.0.1:{port}"))
+    api = closed_port_client()
     with pytest.raises(ApiRequestError, match="POST /predict/batch cannot be sent as JSON"):
         api.predict_batch([{"MedInc": float("inf")}])
 
