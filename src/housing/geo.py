@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
 import shapely
+from numpy.typing import ArrayLike
 from shapely.geometry import Polygon
 
 CALIFORNIA_OUTLINE: tuple[tuple[float, float], ...] = (
@@ -61,3 +63,24 @@ def california() -> Polygon:
 def in_california(latitude: float, longitude: float) -> bool:
     """Whether a point lies inside the state outline."""
     return bool(shapely.contains_xy(california(), longitude, latitude))
+
+
+# --- regions -----------------------------------------------------------------------------------
+# Four regions of the state, so that a model's errors and intervals can be checked where people
+# live and not only on average: coverage per region, the promotion gate's per-region guard.
+# Simple latitude/longitude cuts (not county lines): a block group's region must be cheap to
+# compute for a whole frame and stable across versions. Rows of the dataset per region:
+# north 2,466, bay_area 4,250, central 2,900, south 11,024.
+REGIONS: tuple[str, ...] = ("north", "bay_area", "central", "south")
+NORTH_OF = 38.3  # north of Sacramento and Napa
+BAY_AREA_SOUTH, BAY_AREA_EAST = 36.9, -121.4  # Santa Cruz to Marin, west of the Diablo Range
+SOUTH_OF = 34.6  # Los Angeles, Orange County, San Diego, the Inland Empire
+
+
+def regions_of(latitude: ArrayLike, longitude: ArrayLike) -> np.ndarray:
+    """The region name of each point (an array of strings from ``REGIONS``)."""
+    lat, lon = np.asarray(latitude, dtype=float), np.asarray(longitude, dtype=float)
+    north = lat >= NORTH_OF
+    bay = ~north & (lat >= BAY_AREA_SOUTH) & (lon <= BAY_AREA_EAST)
+    south = ~north & ~bay & (lat < SOUTH_OF)
+    return np.select([north, bay, south], ["north", "bay_area", "south"], default="central")

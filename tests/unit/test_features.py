@@ -41,3 +41,22 @@ def test_californian_cities_are_inside(lat: float, lon: float) -> None:
 )
 def test_points_outside_are_rejected(lat: float, lon: float) -> None:
     assert not in_california(lat, lon)
+
+
+def test_regions_cover_the_state_with_named_cities() -> None:
+    """Every point gets one of the four regions, and known places land where a user expects."""
+    from housing.geo import REGIONS, regions_of
+
+    places = {  # (lat, lon) -> region
+        (40.80, -124.16): "north",  # Eureka
+        (38.58, -121.49): "north",  # Sacramento
+        (37.77, -122.42): "bay_area",  # San Francisco
+        (37.34, -121.89): "bay_area",  # San Jose
+        (36.74, -119.79): "central",  # Fresno
+        (35.37, -119.02): "central",  # Bakersfield
+        (34.05, -118.24): "south",  # Los Angeles
+        (32.72, -117.16): "south",  # San Diego
+    }
+    lats, lons = zip(*places)
+    assert list(regions_of(lats, lons)) == list(places.values())
+    assert set(regions_of(lats, lons)) == set(REGIONS)
