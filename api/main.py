@@ -10,7 +10,7 @@ from api.lifespan import lifespan
 from api.limits import install_rate_limit
 from api.middleware import ServiceMiddleware
 from api.routes import admin, feedback, health, metrics, models, predict, predictions, schema
-from api.routes import batches, drift, performance, retrain
+from api.routes import batches, drift, performance, retrain, versions
 from housing.service.metrics import build_metrics
 from housing.service.settings import ServiceSettings, get_service_settings
 
@@ -27,6 +27,7 @@ ROUTERS = [
     performance,
     retrain,
     batches,
+    versions,
 ]
 
 
@@ -54,7 +55,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "X-API-Key"],
+            allow_headers=["Content-Type", "X-API-Key", "X-Labeller-Key"],
             expose_headers=["X-Request-ID"],
         )
     return app

@@ -305,6 +305,14 @@ class ApiClient:
         """GET /admin/jobs/{id}: status; at the end the candidates and the gate's decision."""
         return self._admin("GET", f"/admin/jobs/{job_id}", key).json()
 
+    def admin_pending(self, key: str) -> list[dict[str, Any]]:
+        """GET /admin/versions/pending: versions that passed the gate and wait for approval."""
+        return self._admin("GET", "/admin/versions/pending", key).json()
+
+    def admin_promote(self, key: str, version: str) -> dict[str, Any]:
+        """POST /admin/versions/{v}/promote: promoted and reloaded (the gate's verdict too)."""
+        return self._admin("POST", f"/admin/versions/{version}/promote", key).json()
+
     def admin_jobs(self, key: str, limit: int = 10) -> list[dict[str, Any]]:
         """GET /admin/jobs: the newest retraining jobs first."""
         return self._admin("GET", "/admin/jobs", key, params={"limit": limit}).json()

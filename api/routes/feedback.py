@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import RuntimeDep, started
 from api.errors import ERROR_RESPONSES, log_and_respond
+from api.labels import LabelSourceDep
 from housing.service import log as prediction_log
 from housing.service.schemas import ErrorBody, Feedback, FeedbackRequest, ValidationErrorBody
 
@@ -18,6 +19,7 @@ router = APIRouter(tags=["feedback"])
     "/feedback",
     response_model=Feedback,
     responses={
+        401: {"model": ErrorBody, "description": "Wrong X-Labeller-Key"},
         404: {"model": ErrorBody, "description": "No successful prediction has this id"},
         409: {"model": ErrorBody, "description": "Feedback for this prediction exists already"},
         422: {"model": ValidationErrorBody},
@@ -25,9 +27,16 @@ router = APIRouter(tags=["feedback"])
     },
 )
 async def feedback(
-    body: FeedbackRequest, request: Request, response: Response, runtime: RuntimeDep
+    body: FeedbackRequest,
+    request: Request,
+    response: Response,
+    runtime: RuntimeDep,
+    source: LabelSourceDep,
 ) -> Feedback | JSONResponse:
     """Record the true value of a prediction; answered once the feedback is in the log.
+
+    With ``X-Labeller-Key`` (a labeller key or the admin key) the label may train a model;
+    without it, it only measures live accuracy.
 
     One per prediction: the check below answers most repeats, the log's unique
     ``feedback_key`` the concurrent ones (``write_rows`` turns the loser into its 409 row).
@@ -53,6 +62,7 @@ async def feedback(
         prediction=found.value,
         predicted_at=found.created_at,
         model_version=found.model_version,
+        label_source=source,
     )
     await runtime.batcher.record(row, started(request))
     if row["status"] == 409:  # a concurrent feedback for it committed first; this row says so

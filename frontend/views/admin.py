@@ -84,7 +84,9 @@ def show_result(result: dict[str, Any]) -> None:
         delta_color="normal" if result["champion_changed"] else "off",
     )
     c.metric("Champion test RMSE", f"{after['rmse']:.4f}")
-    st.write(("**Promoted.** " if result["promoted"] else "**Not promoted.** ") + result["reason"])
+    waiting = (result.get("gate") or {}).get("pending_approval")
+    verdict = "**Promoted.** " if result["promoted"] else "**Not promoted.** "
+    st.write(("**Waiting for approval.** " if waiting else verdict) + result["reason"])
     st.dataframe(
         pd.DataFrame(result["candidates"])[["model", "rmse", "mae", "r2", "cv_rmse"]],
         hide_index=True,
@@ -103,9 +105,32 @@ def show_result(result: dict[str, Any]) -> None:
     st.caption(
         f"Trained on the training split + {data['feedback_rows']:,} feedback rows + "
         f"{data['batch_rows']:,} rows from {len(data['batches'])} batch(es); "
-        f"{data['held_out_dropped']} rows dropped as copies of held-out houses. "
+        f"{data['held_out_dropped']} rows dropped as near copies of held-out houses, "
+        f"{sum((data.get('feedback_refused') or {}).values()):,} untrusted feedback rows left "
+        "out. "
         f"MLflow run `{result.get('run_id')}`."
     )
+
+
+def approval_section(key: str, pending: list[dict[str, Any]]) -> None:
+    """Versions an alert-started retrain registered: served only once an admin approves."""
+    if not pending:
+        return
+    st.subheader("Waiting for approval", anchor=False)
+    for version in pending:
+        st.write(f"**v{version['version']}** ({version['candidate']}): {version['gate_reason']}")
+        if st.button(
+            f"Approve and serve v{version['version']}",
+            key=f"admin-approve-{version['version']}",
+            type="primary",
+        ):
+            with api_errors(stop=False):
+                done = client().admin_promote(key, version["version"])
+                st.success(
+                    f"v{done['version']} is the champion (was v{done['replaced']}); "
+                    f"reload: {done['reload']['result']}",
+                    icon=":material/verified:",
+                )
 
 
 def show_job(job: dict[str, Any]) -> None:
@@ -141,6 +166,9 @@ if not api_key:
 
 with api_errors():  # a wrong key stops the page here with the API's words
     stored = client().admin_batches(api_key)
+with api_errors():
+    waiting = client().admin_pending(api_key)
+approval_section(api_key, waiting)
 upload_section(api_key)
 retrain_section(api_key, stored)
 

@@ -71,7 +71,8 @@ def data(
         typer.echo(json.dumps(summary, sort_keys=True))
     else:
         typer.echo(
-            f"wrote {out}: train {rows['train']} rows, test {rows['test']}, "
+            f"wrote {out}: train {rows['train']} rows, validation {rows['validation']}, "
+            f"test {rows['test']}, "
             f"reference {rows['reference']} (source: {manifest['source']})"
         )
 
@@ -611,7 +612,13 @@ def retrain(
         os.nice(job_settings.retrain_nice)  # the API shares these cores
 
     def work(record: jobs.JobRecord) -> dict:
-        request = stage.RetrainRequest(record.batches, record.feedback, record.trigger, record.id)
+        request = stage.RetrainRequest(
+            record.batches,
+            record.feedback,
+            record.trigger,
+            record.id,
+            anonymous_feedback=job_settings.retrain_anonymous_feedback,
+        )
         return stage.retrain(
             settings,
             training.load_params(settings.params_file),
@@ -619,6 +626,7 @@ def retrain(
             database_url=database_url,
             feedback_limit=job_settings.retrain_feedback_limit,
             dvc=dvc,
+            auto_promote_alerts=job_settings.auto_promote_alert_retrains,
         )
 
     try:
@@ -646,8 +654,9 @@ def retrain(
     data, champ = result["data"], result["champion"]
     typer.echo(
         f"data: training split + {data['feedback_rows']} feedback rows + {data['batch_rows']} "
-        f"rows from {len(data['batches'])} batches ({data['held_out_dropped']} held-out copies "
-        "dropped)"
+        f"rows from {len(data['batches'])} batches ({data['held_out_dropped']} rows near "
+        f"held-out houses dropped, {sum(data['feedback_refused'].values())} untrusted feedback "
+        "rows left out)"
     )
     moved = "moved to" if result["champion_changed"] else "stays"
     typer.echo(f"{result['reason']}; champion {moved} v{champ['version']} (job {done.id})")

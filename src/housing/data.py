@@ -58,6 +58,7 @@ SKLEARN_SOURCE = "sklearn.datasets.fetch_california_housing"
 PROCESSED = "processed"
 TRAIN_FILE = "train.csv"
 TEST_FILE = "test.csv"
+VALIDATION_FILE = "validation.csv"
 REFERENCE_FILE = "reference.csv"
 MANIFEST_FILE = "manifest.json"
 
@@ -80,6 +81,8 @@ class DataParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     test_size: float = Field(gt=0, lt=1)
+    validation_size: float = Field(0.125, gt=0, lt=1)
+    """Fraction of the training split held out for the promotion gate (0.125 of 80%: 10%)."""
     seed: int = Field(ge=0)
     reference_size: int = Field(gt=0)
 
@@ -138,9 +141,27 @@ def _read_prepared(path: Path) -> pd.DataFrame:
 
 
 def load_split(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The prepared (train, test) frames, validated; columns are ``COLUMNS``."""
+    """The prepared (train, test) frames, validated; columns are ``COLUMNS``. ``train`` holds
+    the fitting rows only (the validation rows are in ``load_splits``)."""
     directory = processed_dir(data_dir)
     return _read_prepared(directory / TRAIN_FILE), _read_prepared(directory / TEST_FILE)
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The three prepared splits: models fit on ``train``, the gate decides on ``validation``,
+    ``test`` is for reporting only."""
+
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+
+
+def load_splits(data_dir: Path) -> Splits:
+    """The prepared (train, validation, test) frames, validated."""
+    directory = processed_dir(data_dir)
+    train, test = load_split(data_dir)
+    return Splits(train, _read_prepared(directory / VALIDATION_FILE), test)
 
 
 def load_reference(data_dir: Path) -> pd.DataFrame:
@@ -368,14 +389,23 @@ def prepare(data_dir: Path, params: DataParams, source: Path | None = None) -> d
     """
     loaded = load_source(source)
     train, test = split_frame(loaded.frame, params.test_size, params.seed)
+    # The validation rows come out of the training split with the same seeded splitter, so the
+    # gate's rows are fixed by params.yaml like the test rows (a benchmark redraws them alike).
+    train, validation = split_frame(train, params.validation_size, params.seed)
     reference = reference_sample(train, params.reference_size, params.seed)
-    frames = {TRAIN_FILE: train, TEST_FILE: test, REFERENCE_FILE: reference}
+    frames = {
+        TRAIN_FILE: train,
+        VALIDATION_FILE: validation,
+        TEST_FILE: test,
+        REFERENCE_FILE: reference,
+    }
     payloads = {name: _csv_bytes(frame) for name, frame in frames.items()}
     manifest: dict[str, Any] = {
         "source": loaded.source,
         "source_sha256": _file_sha256(Path(source)) if source is not None else None,
         "seed": params.seed,
         "test_size": params.test_size,
+        "validation_size": params.validation_size,
         "reference_size": params.reference_size,
         "columns": list(COLUMNS),
         "rows": {name.removesuffix(".csv"): len(frame) for name, frame in frames.items()},

@@ -73,6 +73,11 @@ class RetrainSettings(BaseSettings):
     """At most this many of the newest labelled predictions join a retrain."""
     retrain_nice: int = Field(10, ge=0, le=19)
     """CPU niceness of the retraining child, so the API keeps answering quickly."""
+    retrain_anonymous_feedback: bool = False
+    """Train on feedback sent without a labeller or admin key too. Risky: anyone who can reach
+    /feedback can then steer the model (labels are only checked to be in range)."""
+    auto_promote_alert_retrains: bool = False
+    """Let a retrain started by an alert promote its candidate without an admin's approval."""
 
 
 @lru_cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,20 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
+from housing.gate import Verdict
 from housing.tracking import mlflow_env
 
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
+GATE_TAG, GATE_REASON_TAG = "gate", "gate_reason"
+"""Version tags: the gate's outcome and its words."""
+GATE_PROMOTED, GATE_REFUSED, GATE_PENDING, GATE_APPROVED = (
+    "promoted", "refused", "pending_approval", "approved",
+)  # fmt: skip
+TAG_LIMIT = 5000
+"""MLflow's limit on a tag value."""
 
 TRUSTED_TYPES: list[str] = [
     # Our own transformers (housing.transformers): plain estimators with numpy attributes.
@@ -55,6 +63,11 @@ class Decision:
     promoted: bool
     champion: ModelVersion
     reason: str
+    refused_by: tuple[str, ...] = ()
+    """The gate rules that refused it (``housing.gate.RULES``); empty when it passed."""
+    checks: dict[str, Any] = field(default_factory=dict)
+    pending: bool = False
+    """It passed the gate but waits for an admin's approval (alert-started retrains)."""
 
 
 def _code(exc: MlflowException) -> int:
@@ -138,31 +151,50 @@ def gate(
     client: MlflowClient,
     name: str,
     candidate: ModelVersion,
-    test_rmse: float,
-    champion_rmse: Callable[[ModelVersion], float],
+    judge: Callable[[ModelVersion], Verdict],
+    *,
+    auto_promote: bool = True,
 ) -> Decision:
-    """Promote ``candidate`` only if its test RMSE beats the champion's on the same split.
-
-    ``champion_rmse`` gives the current champion's test RMSE on the split ``candidate`` was
-    tested on (train.py reads the tag when the split is the same, else re-evaluates).
-    """
+    """Promote ``candidate`` only if ``judge`` (``housing.gate``'s rules on the validation rows,
+    against the current champion) passes it; without ``auto_promote`` a passing candidate waits
+    for an admin's approval (``promote``). The outcome is tagged on the version (``gate``)."""
     current = champion(client, name)
     if current is None:
         _set_champion(client, name, candidate.version)
+        _tag_outcome(client, name, candidate, GATE_PROMOTED, "no champion yet")
         return Decision(candidate, True, candidate, "no champion yet")
-    best = champion_rmse(current)
-    if test_rmse < best:
-        _set_champion(client, name, candidate.version)
-        reason = f"test RMSE {test_rmse:.4f} beats champion v{current.version} ({best:.4f})"
-        return Decision(candidate, True, candidate, reason)
-    reason = f"test RMSE {test_rmse:.4f} does not beat champion v{current.version} ({best:.4f})"
-    return Decision(candidate, False, current, reason)
+    verdict = judge(current)
+    against = f"against champion v{current.version}"
+    if not verdict.passed:
+        reason = f"{verdict.reason} ({against})"
+        _tag_outcome(client, name, candidate, GATE_REFUSED, reason)
+        return Decision(candidate, False, current, reason, verdict.refused_by, verdict.checks)
+    if not auto_promote:
+        reason = (
+            f"{verdict.reason} ({against}); waiting for an admin's approval "
+            f"(POST /admin/versions/{candidate.version}/promote)"
+        )
+        _tag_outcome(client, name, candidate, GATE_PENDING, reason)
+        return Decision(candidate, False, current, reason, (), verdict.checks, pending=True)
+    _set_champion(client, name, candidate.version)
+    reason = f"{verdict.reason} ({against})"
+    _tag_outcome(client, name, candidate, GATE_PROMOTED, reason)
+    return Decision(candidate, True, candidate, reason, (), verdict.checks)
+
+
+def _tag_outcome(
+    client: MlflowClient, name: str, version: ModelVersion, outcome: str, reason: str
+) -> None:
+    client.set_model_version_tag(name, version.version, GATE_TAG, outcome)
+    client.set_model_version_tag(name, version.version, GATE_REASON_TAG, reason[:TAG_LIMIT])
 
 
 def promote(client: MlflowClient, name: str, version: int) -> tuple[ModelVersion, str | None]:
     """Make ``version`` the champion by hand; returns it and the version it replaced."""
     target = _get_version(client, name, version)
     replaced = _set_champion(client, name, target.version)
+    if target.tags.get(GATE_TAG) == GATE_PENDING:
+        client.set_model_version_tag(name, target.version, GATE_TAG, GATE_APPROVED)
     return target, replaced
 
 

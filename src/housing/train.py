@@ -1,9 +1,10 @@
 """The training stage: search, fit and test three candidates, log them to MLflow, gate the champion.
 
 One parent run per ``housing train`` holds the comparison; each candidate gets a child run with
-its parameters, CV and test metrics, timings, plots, importances and the model itself. The best
-candidate by *cross-validated* RMSE is registered; the test split is predicted once per candidate
-for the reported numbers and the promotion gate (issue 2: "beats the champion on the same split").
+its parameters, CV, validation and test metrics, timings, plots, importances and the model
+itself. The best candidate by *cross-validated* RMSE on the fitting rows is registered; the
+promotion gate (``housing.gate``) compares it with the champion on the validation rows only.
+The test split is predicted once per candidate for the reported numbers and decides nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -29,6 +31,7 @@ from housing.evaluation import (
 )
 from housing.features import FEATURE_NAMES, TARGET
 from housing.fileio import atomic_write_json
+from housing.gate import GateParams, Scored, Verdict, judge
 from housing.settings import Settings
 from housing.tracking import check_tracking, experiment_id, global_tracking_uri
 
@@ -51,6 +54,8 @@ class TrainParams(BaseModel):
     latency_repeats: int = Field(50, ge=1)
     candidates: dict[str, dict[str, list[Any]]]
     """Per candidate, the grid over its final estimator's parameters (one value = no search)."""
+    gate: GateParams = GateParams()
+    """The promotion gate's level, resamples and guard margins (``housing.gate``)."""
 
     @field_validator("candidates")
     @classmethod
@@ -92,9 +97,21 @@ class CandidateResult:
     search_seconds: float
     predict_latency_ms: float
     best_params: dict[str, Any] = field(default_factory=dict)
+    val_rmse: float = float("nan")
+    validation_predictions: np.ndarray | None = field(default=None, repr=False)
+    """Its predictions of the validation rows, for the gate (not logged, not summarised)."""
 
     def summary(self) -> dict[str, Any]:
-        keep = ("model", "rmse", "mae", "r2", "cv_rmse", "fit_seconds", "search_seconds")
+        keep = (
+            "model",
+            "rmse",
+            "mae",
+            "r2",
+            "cv_rmse",
+            "val_rmse",
+            "fit_seconds",
+            "search_seconds",
+        )
         return {key: _rounded(getattr(self, key)) for key in keep} | {
             "predict_latency_ms": round(self.predict_latency_ms, 3)
         }
@@ -112,6 +129,8 @@ class TrainResult:
     reason: str = ""
     run_id: str | None = None
     skipped: bool = False
+    gate: dict[str, Any] | None = None
+    """``refused_by`` (the rules that refused the candidate), ``pending_approval``, ``checks``."""
 
     def summary(self) -> dict[str, Any]:
         out = {
@@ -120,7 +139,12 @@ class TrainResult:
             "candidates": [c.summary() for c in self.candidates],
             "seconds": round(self.seconds, 2),
         }
-        extra = {"registered": self.registered, "reason": self.reason, "run_id": self.run_id}
+        extra = {
+            "registered": self.registered,
+            "reason": self.reason,
+            "run_id": self.run_id,
+            "gate": self.gate,
+        }
         return (
             out
             | {k: v for k, v in extra.items() if v}
@@ -155,8 +179,14 @@ def champion_summary(version) -> dict[str, Any]:
     }
 
 
-def _log_candidate(name: str, train: pd.DataFrame, test: pd.DataFrame, params: TrainParams):
-    """Search, fit, test and log one candidate inside the active child run."""
+def _log_candidate(
+    name: str,
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    test: pd.DataFrame,
+    params: TrainParams,
+):
+    """Search, fit, validate, test and log one candidate inside the active child run."""
     import mlflow
     from mlflow.models import infer_signature
     from sklearn.model_selection import GridSearchCV, KFold
@@ -185,6 +215,8 @@ def _log_candidate(name: str, train: pd.DataFrame, test: pd.DataFrame, params: T
     cv_rmse = float(-search.best_score_)
     cv_std = float(search.cv_results_["std_test_score"][search.best_index_])
 
+    val_predicted = model.predict(validation.loc[:, list(FEATURE_NAMES)])
+    val_rmse = regression_metrics(validation[TARGET.name].to_numpy(), val_predicted)["rmse"]
     predicted = model.predict(X_test)  # the one use of the test split for this candidate
     metrics = regression_metrics(y_test, predicted)
     p50, p95 = single_row_latency(model, X_test.iloc[[0]], params.latency_repeats)
@@ -200,6 +232,7 @@ def _log_candidate(name: str, train: pd.DataFrame, test: pd.DataFrame, params: T
         | {
             "cv_rmse": cv_rmse,
             "cv_rmse_std": cv_std,
+            "val_rmse": val_rmse,
             "fit_seconds": float(search.refit_time_),
             "search_seconds": search_seconds,
             "predict_latency_ms": p50,
@@ -231,6 +264,8 @@ def _log_candidate(name: str, train: pd.DataFrame, test: pd.DataFrame, params: T
         search_seconds=search_seconds,
         predict_latency_ms=p50,
         best_params=best,
+        val_rmse=val_rmse,
+        validation_predictions=val_predicted,
     )
 
 
@@ -246,39 +281,58 @@ def _cv_table(search) -> list[dict[str, Any]]:
 
 def comparison_frame(results: list[CandidateResult]) -> pd.DataFrame:
     """One row per candidate, best cross-validated first (the parent run's comparison table)."""
-    rows = [{k: v for k, v in asdict(r).items() if k != "best_params"} for r in results]
+    skip = ("best_params", "validation_predictions")
+    rows = [{k: v for k, v in asdict(r).items() if k not in skip} for r in results]
     return pd.DataFrame(rows).sort_values("cv_rmse", ignore_index=True)
 
 
-def champion_test_rmse(version, test: pd.DataFrame, *, name: str, tracking_uri: str) -> float:
-    """The champion's test RMSE on ``test``: its tag if it was tested on the same split, else
-    measured now (after `housing data` with another seed the tags are not comparable)."""
-    from housing import registry
+def validation_judge(
+    candidate: np.ndarray,
+    candidate_cv: float,
+    validation: pd.DataFrame,
+    params: GateParams,
+    champion_predict,
+):
+    """The gate's judge for ``registry.gate``: the candidate's validation predictions against
+    ``champion_predict(champion)`` on the same rows, and the CV RMSEs. Nothing here sees the
+    test split."""
 
-    tags = version.tags
-    if tags.get("test_data_hash") == frame_hash(test) and "test_rmse" in tags:
-        return float(tags["test_rmse"])
-    model = registry.load_model(name, version.version, tracking_uri=tracking_uri)
-    predicted = model.predict(test.loc[:, list(FEATURE_NAMES)])
-    return regression_metrics(test[TARGET.name].to_numpy(), predicted)["rmse"]
+    def decide(champion) -> Verdict:
+        features = validation.loc[:, list(FEATURE_NAMES)]
+        scored = Scored(
+            actual=validation[TARGET.name].to_numpy(),
+            candidate=np.asarray(candidate, dtype=float),
+            champion=np.asarray(champion_predict(champion, features), dtype=float),
+            latitude=validation["Latitude"].to_numpy(),
+            longitude=validation["Longitude"].to_numpy(),
+            income=validation["MedInc"].to_numpy(),
+        )
+        tag = champion.tags.get("cv_rmse")
+        return judge(scored, candidate_cv, None if tag is None else float(tag), params)
+
+    return decide
 
 
-def _parent_params(params: TrainParams, train: pd.DataFrame, test: pd.DataFrame) -> dict:
+def _parent_params(
+    params: TrainParams, train: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame
+) -> dict:
     return {
         "seed": params.seed,
         "cv_folds": params.cv_folds,
         "n_neighbors": params.n_neighbors,
         "train_rows": len(train),
+        "validation_rows": len(validation),
         "test_rows": len(test),
+        "validation_data_hash": frame_hash(validation),
+        "gate_confidence": params.gate.confidence,
+        "gate_resamples": params.gate.resamples,
         "test_data_hash": frame_hash(test),
         "train_data_hash": frame_hash(train),
         "candidates": ",".join(params.candidates),
     }
 
 
-def _run_candidates(
-    params: TrainParams, train: pd.DataFrame, test: pd.DataFrame, experiment: str
-) -> list[CandidateResult]:
+def _run_candidates(params: TrainParams, splits, experiment: str) -> list[CandidateResult]:
     """One child run per candidate under the active parent run."""
     import mlflow
     from threadpoolctl import threadpool_limits
@@ -293,18 +347,32 @@ def _run_candidates(
             threadpool_limits(limits=1),
             mlflow.start_run(experiment_id=experiment, run_name=name, nested=True, tags=tags),
         ):
-            results.append(_log_candidate(name, train, test, params))
+            results.append(
+                _log_candidate(name, splits.train, splits.validation, splits.test, params)
+            )
         log.info("%s: test RMSE %.4f", name, results[-1].rmse)
     return results
+
+
+def _champion_predict(name: str, tracking_uri: str):
+    """Predictions of a registered version (the champion, for the gate)."""
+    from housing import registry
+
+    def predict(version, features: pd.DataFrame) -> np.ndarray:
+        model = registry.load_model(name, version.version, tracking_uri=tracking_uri)
+        return model.predict(features)
+
+    return predict
 
 
 def _register_best(
     client,
     settings: Settings,
     best: CandidateResult,
-    test: pd.DataFrame,
-    parent: str,
-    train_hash: str,
+    splits,
+    params: TrainParams,
+    provenance: dict[str, str],
+    auto_promote: bool,
 ):
     """Register the best candidate and run the promotion gate; returns (version, decision)."""
     from housing import registry
@@ -316,21 +384,31 @@ def _register_best(
         "test_mae": best.mae,
         "test_r2": best.r2,
         "cv_rmse": best.cv_rmse,
-        "test_data_hash": frame_hash(test),
-        "train_data_hash": train_hash,
+        "val_rmse": best.val_rmse,
+        "test_data_hash": frame_hash(splits.test),
+        "validation_data_hash": frame_hash(splits.validation),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "parent_run_id": parent,
+        **provenance,
     }
     version = registry.register(client, name, best.model_uri, best.run_id, tags)
-    decision = registry.gate(
-        client,
-        name,
-        version,
-        best.rmse,
-        lambda champ: champion_test_rmse(champ, test, name=name, tracking_uri=uri),
+    decide = validation_judge(
+        best.validation_predictions,
+        best.cv_rmse,
+        splits.validation,
+        params.gate,
+        _champion_predict(name, uri),
     )
+    decision = registry.gate(client, name, version, decide, auto_promote=auto_promote)
     log.info("registered %s v%s: %s", name, version.version, decision.reason)
     return version, decision
+
+
+def _gate_summary(decision) -> dict[str, Any]:
+    return {
+        "refused_by": list(decision.refused_by),
+        "pending_approval": decision.pending,
+        "checks": decision.checks,
+    }
 
 
 def train(
@@ -339,25 +417,28 @@ def train(
     *,
     if_no_champion: bool = False,
     extra: ExtraData | None = None,
+    auto_promote: bool = True,
 ) -> TrainResult:
     """Run the whole stage; see the module docstring. Raises DataNotFoundError, ParamsError,
     TrackingUnavailableError or RegistryError for states the user can fix.
 
-    ``extra`` rows join the training split only (retraining): the test split, and so the gate,
-    stay the same, and the parent run records the extra data's provenance.
+    ``extra`` rows join the fitting rows only (retraining): the validation split, and so the
+    gate, and the test split stay the same; the parent run records the extra data's provenance.
+    Without ``auto_promote`` a candidate that passes the gate waits for an admin's approval.
     """
     import mlflow
     from mlflow import MlflowClient
 
     from housing import registry
-    from housing.data import load_split
+    from housing.data import Splits, load_splits
 
     started = time.perf_counter()
     uri, name = settings.mlflow_tracking_uri, settings.model_name
-    train_frame, test_frame = load_split(settings.data_dir)
+    splits = load_splits(settings.data_dir)
     if extra is not None:
-        extra_rows = extra.frame.loc[:, list(train_frame.columns)].astype(float)
-        train_frame = pd.concat([train_frame, extra_rows], ignore_index=True)
+        extra_rows = extra.frame.loc[:, list(splits.train.columns)].astype(float)
+        fitting = pd.concat([splits.train, extra_rows], ignore_index=True)
+        splits = Splits(fitting, splits.validation, splits.test)
     check_tracking(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     current = registry.champion(client, name)
@@ -374,19 +455,23 @@ def train(
             experiment_id=experiment, run_name=run_name, tags={"housing.role": "training"}
         ) as parent,
     ):
-        mlflow.log_params(_parent_params(params, train_frame, test_frame))
+        mlflow.log_params(_parent_params(params, splits.train, splits.validation, splits.test))
         if extra is not None:
             mlflow.log_params(extra.params)
             mlflow.set_tags(extra.tags)
             for path, text in extra.texts.items():
                 mlflow.log_text(text, path)
-        results = _run_candidates(params, train_frame, test_frame, experiment)
+        results = _run_candidates(params, splits, experiment)
         table = comparison_frame(results)
         mlflow.log_table(table, "comparison.json")
         mlflow.log_text(table.to_csv(index=False), "comparison.csv")
         best = min(results, key=lambda r: r.cv_rmse)
+        provenance = {
+            "train_data_hash": frame_hash(splits.train),
+            "parent_run_id": parent.info.run_id,
+        }
         version, decision = _register_best(
-            client, settings, best, test_frame, parent.info.run_id, frame_hash(train_frame)
+            client, settings, best, splits, params, provenance, auto_promote
         )
         champion = client.get_model_version(name, decision.champion.version)
         mlflow.set_tags(
@@ -394,10 +479,18 @@ def train(
                 "housing.best_candidate": best.model,
                 "housing.registered_version": version.version,
                 "housing.promoted": str(decision.promoted).lower(),
+                "housing.pending_approval": str(decision.pending).lower(),
+                "housing.refused_by": ",".join(decision.refused_by) or "none",
                 "housing.champion_version": champion.version,
             }
         )
-        mlflow.log_metrics({"best_cv_rmse": best.cv_rmse, "best_test_rmse": best.rmse})
+        mlflow.log_metrics(
+            {
+                "best_cv_rmse": best.cv_rmse,
+                "best_val_rmse": best.val_rmse,
+                "best_test_rmse": best.rmse,
+            }
+        )
 
     return TrainResult(
         champion=champion_summary(champion),
@@ -407,6 +500,7 @@ def train(
         registered={"version": int(version.version), "model": best.model},
         reason=decision.reason,
         run_id=parent.info.run_id,
+        gate=_gate_summary(decision) if decision.checks else None,
     )
 
 

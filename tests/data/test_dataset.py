@@ -112,14 +112,47 @@ def test_default_split_reproduces_the_known_linear_baseline(
     summary = json.loads(result.stdout)
     params = data.load_params(ROOT / "params.yaml")
     assert summary["rows"]["test"] == int(np.ceil(20_640 * params.test_size))
-    assert summary["rows"]["train"] + summary["rows"]["test"] == 20_640
-    train, test = data.load_split(tmp_path)
+    rows = summary["rows"]
+    assert rows["train"] + rows["validation"] + rows["test"] == 20_640
+    assert rows["validation"] == int(np.ceil((20_640 - rows["test"]) * params.validation_size))
+    splits = data.load_splits(tmp_path)
+    train, test = splits.train, splits.test
     reference = data.load_reference(tmp_path)
     assert len(reference) == min(params.reference_size, len(train))
-    assert len(reference.merge(train, how="inner")) == len(reference)
+    assert len(reference.merge(train, how="inner")) == len(
+        reference
+    ), "drift reference: fitting rows"
     if (params.test_size, params.seed) == (0.2, 42):
-        # README: plain LinearRegression on the default split scores test RMSE 0.7456.
+        # README: plain LinearRegression on the default 80 % (fitting + validation rows) scores
+        # test RMSE 0.7456.
         features = list(FEATURE_NAMES)
+        train = pd.concat([splits.train, splits.validation], ignore_index=True)
         model = LinearRegression().fit(train[features], train[TARGET.name])
         rmse = root_mean_squared_error(test[TARGET.name], model.predict(test[features]))
         assert rmse == pytest.approx(0.7456, abs=1e-4)
+
+
+def test_the_validation_split_is_deterministic_and_disjoint_from_fitting_and_test_rows(
+    tmp_path: Path,
+) -> None:
+    params = data.load_params(ROOT / "params.yaml")
+    first = data.prepare(tmp_path / "a", params)
+    second = data.prepare(tmp_path / "b", params)
+    assert first["files"]["validation.csv"] == second["files"]["validation.csv"]
+    assert first["files"]["validation.csv"]["rows"] == 2064  # 10 % of 20,640
+    splits = data.load_splits(tmp_path / "a")
+    everything = data.load_source(None).frame
+    # Rows are identified by their position in the source (no two rows are identical).
+    assert not everything.duplicated().any()
+    keyed = everything.reset_index(names="row")
+    rows = {
+        name: set(frame.merge(keyed, on=list(data.COLUMNS))["row"])
+        for name, frame in vars(splits).items()
+    }
+    assert [len(rows[name]) for name in ("train", "validation", "test")] == [14448, 2064, 4128]
+    assert not rows["validation"] & rows["train"] and not rows["validation"] & rows["test"]
+    assert not rows["train"] & rows["test"]
+    assert rows["train"] | rows["validation"] | rows["test"] == set(keyed["row"])
+    # The drift reference stays inside the fitting rows.
+    reference = data.load_reference(tmp_path / "a").merge(keyed, on=list(data.COLUMNS))
+    assert set(reference["row"]) <= rows["train"]

@@ -1,7 +1,8 @@
-"""The closed loop for real: drifted traffic with feedback -> the drift alert (real Prometheus and
-Alertmanager) -> Alertmanager's webhook on the API -> a retraining child process -> the gate on
-the fixed test split -> the API's hot reload; then a retrain on bad labels that the gate refuses.
-A client sends predictions the whole time: none may fail.
+"""The closed loop for real: drifted traffic with a labeller's feedback -> the drift alert (real
+Prometheus and Alertmanager) -> Alertmanager's webhook on the API -> a retraining child process
+-> the gate on the fixed validation split -> waiting for approval -> an admin approves -> the
+API's hot reload; then a retrain on bad labels that the gate refuses. A client sends predictions
+the whole time: none may fail.
 
 The world: 8,000 houses are kept out of `housing data` as "production" (never in train or test).
 The first champion learns from the rest's training split; an uploaded batch and the feedback
@@ -40,6 +41,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 KEY = "closed-loop-test-key"  # nosec B105 - a throwaway secret for this test's API
+LABELLER = "closed-loop-labeller-key"  # nosec B105
 DRIFT_ALERT = "HousingDataDrift"
 MODEL = "california-housing"
 QUICK = {
@@ -163,6 +165,7 @@ def stack(world: dict) -> Iterator[dict]:
     env = {
         **os.environ,
         "HOUSING_API_KEY": KEY,
+        "HOUSING_LABELLER_KEYS": LABELLER,
         "HOUSING_DATABASE_URL": f"sqlite:///{tmp / 'predictions.db'}",
         "MLFLOW_TRACKING_URI": world["uri"],
         "HOUSING_DATA_DIR": str(tmp / "data"),
@@ -284,8 +287,9 @@ def test_drift_alert_retrains_promotes_and_the_gate_refuses_bad_labels(
         good_batch = stored.json()
         assert good_batch["rows"] == len(world["upload"]) and good_batch["source"] == "inland.csv"
 
-        # 2. The world drifts: only coastal houses come in, and their true values follow.
-        with httpx.Client(base_url=api, timeout=30) as client:
+        # 2. The world drifts: only coastal houses come in, and a labeller sends their values.
+        labeller = {"X-Labeller-Key": LABELLER}
+        with httpx.Client(base_url=api, timeout=30, headers=labeller) as client:
             drifted = simulate(
                 client,
                 world["coast"],
@@ -329,20 +333,36 @@ def test_drift_alert_retrains_promotes_and_the_gate_refuses_bad_labels(
         )
         assert wrong.status_code == 401
 
-        # 4. The retrain (production data in) beats the champion on the test split: promoted,
-        #    and this API reloads it at once (polling is set to 30 s).
+        # 4. The retrain (production data in) passes the gate on the validation split, but an
+        #    alert's retrain waits for an admin: approved, this API reloads it at once (polling
+        #    is set to 30 s).
         done = wait_until(lambda: finished(stack, alert_job["id"]), 150, "the alert's retrain")
         assert done["status"] == "succeeded", done["error"]
         result = done["result"]
-        assert result["promoted"] is True and result["champion_changed"] is True, result
-        assert result["champion_before"]["version"] == 1
-        assert result["champion"]["version"] == result["registered"]["version"] == 2
-        assert result["champion"]["rmse"] < result["champion_before"]["rmse"]
+        assert result["promoted"] is False and result["champion_changed"] is False, result
+        assert result["gate"] == result["gate"] | {"refused_by": [], "pending_approval": True}
+        assert result["champion_before"]["version"] == result["champion"]["version"] == 1
+        assert result["registered"]["version"] == 2
+        validation = result["gate"]["checks"]["validation"]
+        assert validation["mse_gain_lower"] > 0
+        assert httpx.get(f"{api}/model", timeout=10).json()["version"] == "1"
+        (pending,) = admin_get(stack, "/admin/versions/pending")
+        assert pending["version"] == "2" and "waiting for an admin" in pending["gate_reason"]
+        approve = httpx.post(f"{api}/admin/versions/2/promote", timeout=30)
+        assert approve.status_code == 401
+        approve = httpx.post(f"{api}/admin/versions/2/promote", headers=ADMIN, timeout=60)
+        assert approve.status_code == 200, approve.text
+        approved = approve.json()
+        assert approved["replaced"] == "1" and approved["gate"] == "approved"
+        assert approved["reload"] == approved["reload"] | {"result": "loaded", "version": "2"}
+        assert admin_get(stack, "/admin/versions/pending") == []
         assert {c["model"] for c in result["candidates"]} == {"linear", "gradient_boosting"}
         assert all(c["rmse"] > 0 and c["r2"] > 0 for c in result["candidates"])
         used = result["data"]
         assert [b["id"] for b in used["batches"]] == [good_batch["id"]]
         assert 0 < used["feedback_rows"] <= drifted.feedback
+        assert used["feedback_used"]["labeller"] == used["feedback_rows"]
+        assert used["feedback_refused"] == {"anonymous": 0}
         assert used["extra_rows"] == used["batch_rows"] + used["feedback_rows"]
         assert used["batch_rows"] == len(world["upload"]) and used["held_out_dropped"] == 0
         serving = wait_until(
@@ -371,7 +391,7 @@ def test_drift_alert_retrains_promotes_and_the_gate_refuses_bad_labels(
         outcome = refused_job["result"]
         assert outcome["promoted"] is False and outcome["champion_changed"] is False
         assert outcome["registered"]["version"] == 3 and outcome["champion"]["version"] == 2
-        assert "does not beat" in outcome["reason"]
+        assert "validation" in outcome["gate"]["refused_by"], outcome["reason"]
         assert len(outcome["data"]["batches"]) == 2
         time.sleep(2)  # a few more predictions after the refused retrain
         assert httpx.get(f"{api}/model", timeout=10).json()["version"] == "2"

@@ -30,10 +30,11 @@ CHILD_METRICS = {
     "test_r2",
     "test_mape",
     "cv_rmse",
+    "val_rmse",
     "fit_seconds",
     "predict_latency_ms",
 }
-VERSION_TAGS = {"candidate", "test_rmse", "test_mae", "test_r2", "trained_at"}
+VERSION_TAGS = {"candidate", "test_rmse", "test_mae", "test_r2", "val_rmse", "trained_at", "gate"}
 
 
 def write_params(path: Path, train: dict) -> None:
@@ -112,13 +113,15 @@ def test_train_register_gate_promote_rollback(
     # A worse model is registered, not promoted (human output this time; JSON still written).
     write_params(tmp_path / "params.yaml", {"candidates": {"linear": {"alpha": [10000.0]}}})
     output = invoke("train").stdout
-    assert "registered california-housing v2 (linear): test RMSE" in output
-    assert "does not beat champion v1" in output
+    assert "registered california-housing v2 (linear): refused by validation: validation" in output
+    assert "(against champion v1)" in output
     assert f"champion: v1 {champion['model']}" in output
     second = json.loads((tmp_path / "reports" / "train.json").read_text())
     assert second["promoted"] is False
     assert second["registered"] == {"version": 2, "model": "linear"}
     assert second["champion"]["version"] == 1
+    assert second["gate"]["refused_by"][0] == "validation"
+    assert second["gate"]["checks"]["validation"]["mse_gain_lower"] < 0
     assert aliases(client, NAME) == {"champion": "1"}
 
     # Manual promotion and rollback.

@@ -225,13 +225,15 @@ def test_prepare_writes_files_and_a_manifest_that_matches_them(
         "reference.csv",
         "test.csv",
         "train.csv",
+        "validation.csv",
     ]
     assert json.loads((out / "manifest.json").read_text()) == manifest
     for name, entry in manifest["files"].items():
         payload = (out / name).read_bytes()
         assert hashlib.sha256(payload).hexdigest() == entry["sha256"]
         assert len(payload) == entry["bytes"]
-    assert manifest["rows"] == {"train": 48, "test": 12, "reference": 10}
+    assert manifest["rows"] == {"train": 42, "validation": 6, "test": 12, "reference": 10}
+    assert manifest["validation_size"] == 0.125
     assert (
         manifest["source_sha256"] == hashlib.sha256((tmp_path / "c.tgz").read_bytes()).hexdigest()
     )
@@ -242,8 +244,14 @@ def test_loaders_return_what_prepare_wrote(tmp_path: Path, raw: pd.DataFrame) ->
     data.prepare(tmp_path, PARAMS, write_tgz(tmp_path / "c.tgz", raw))
     train, test = data.load_split(tmp_path)
     expected_train, expected_test = data.split_frame(data.from_raw(raw), 0.2, 42)
-    pd.testing.assert_frame_equal(train, expected_train, check_exact=True)
+    # The validation rows: the same seeded splitter on the training split (the benchmark's call).
+    expected_fit, expected_validation = data.split_frame(expected_train, 0.125, 42)
+    pd.testing.assert_frame_equal(train, expected_fit, check_exact=True)
     pd.testing.assert_frame_equal(test, expected_test, check_exact=True)
+    splits = data.load_splits(tmp_path)
+    pd.testing.assert_frame_equal(splits.validation, expected_validation, check_exact=True)
+    pd.testing.assert_frame_equal(splits.train, train)
+    pd.testing.assert_frame_equal(splits.test, test)
     reference = data.load_reference(tmp_path)
     assert list(reference.columns) == list(data.COLUMNS) and len(reference) == 10
     assert data.load_manifest(tmp_path)["seed"] == 42
@@ -351,7 +359,7 @@ def test_cli_json_summary(project: Path, raw: pd.DataFrame) -> None:
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1
     summary = json.loads(lines[0])
-    assert summary["rows"] == {"train": 48, "test": 12, "reference": 10}
+    assert summary["rows"] == {"train": 42, "validation": 6, "test": 12, "reference": 10}
     assert summary["source"] == str(source)
     manifest = data.load_manifest(project / "data")
     assert summary["sha256"] == {name: f["sha256"] for name, f in manifest["files"].items()}
@@ -361,7 +369,7 @@ def test_cli_human_summary(project: Path, raw: pd.DataFrame) -> None:
     source = write_raw_csv(project / "raw.csv", raw, header=False)
     result = CliRunner().invoke(app, ["data", "--source", str(source)])
     assert result.exit_code == 0, result.output
-    assert "train 48 rows, test 12, reference 10" in result.stdout
+    assert "train 42 rows, validation 6, test 12, reference 10" in result.stdout
 
 
 def test_cli_invalid_data_exits_2_with_one_line_per_violation(

@@ -285,8 +285,11 @@ def house(frame: pd.DataFrame, i: int) -> dict:
     return {name: float(frame[name].iloc[i]) for name in FEATURE_NAMES}
 
 
-def prediction_log_with_feedback(path: Path, pool: pd.DataFrame, test: pd.DataFrame) -> str:
-    """A real prediction log: single and batch predictions, feedback on some of them."""
+def prediction_log_with_feedback(
+    path: Path, pool: pd.DataFrame, test: pd.DataFrame, source: str | None = "labeller"
+) -> str:
+    """A real prediction log: single and batch predictions, feedback on some of them (labelled
+    by ``source``; None: a row logged before sources were recorded)."""
     from housing.service import log as prediction_log
 
     url = f"sqlite:///{path}"
@@ -333,6 +336,7 @@ def prediction_log_with_feedback(path: Path, pool: pd.DataFrame, test: pd.DataFr
                 feedback_for=prediction_id,
                 actual=float(actual),
                 created_at=datetime.now(UTC) + timedelta(milliseconds=len(rows)),
+                label_source=source,
             )
         )
     prediction_log.write_rows(engine, rows)
@@ -377,8 +381,9 @@ def test_gather_reads_feedback_and_batches_and_drops_held_out_houses(
     assert feedback.loc["b" * 32 + "-1", TARGET.name] == 9.99
     assert feedback.loc["b" * 32 + "-0", "MedInc"] == unseen["MedInc"].iloc[1]
     assert len(got.frame) == 33 and list(got.frame.columns) == list(COLUMNS)
-    keys = list(retrain.FINGERPRINT)
-    assert got.frame.merge(test[keys], on=keys).empty, "no held-out house in the extra data"
+    assert not retrain.near_held_out(got.frame, test).any(), "no held-out house in the extra data"
+    assert got.feedback_used == {"anonymous": 0, "labeller": 3, "admin": 0}
+    assert got.feedback_refused == {"anonymous": 0}
 
     only = retrain.gather(
         settings,
@@ -409,10 +414,64 @@ def test_held_out_houses_are_recognised_even_shifted_and_nothing_else(small_spli
     kept, dropped = retrain.drop_held_out(extra, test)
     assert dropped == 9 and len(kept) == 50
     pd.testing.assert_frame_equal(kept, train.iloc[:50].reset_index(drop=True))
-    # No false alarm on the real data: no two block groups share the fingerprint.
+    # No false alarm on the real data: a block group is near no other one elsewhere.
     full = data.load_source(None).frame
     everything, held_out = full.iloc[:15000], full.iloc[15000:]
     assert retrain.drop_held_out(everything, held_out)[1] == 0
+
+
+def test_the_issue_attack_nudged_held_out_rows_are_dropped_and_new_houses_kept(
+    trained_registry: str,
+) -> None:
+    from housing.data import load_splits
+
+    splits = load_splits(Path(trained_registry.removeprefix("sqlite:///")).parent / "data")
+    held_out = pd.concat([splits.validation, splits.test], ignore_index=True)
+    nudged = splits.test.assign(Population=splits.test["Population"] + 0.5)
+    near = retrain.near_held_out(nudged, held_out)
+    assert near.all() and len(near) == 4128
+    moved = splits.validation.assign(AveOccup=splits.validation["AveOccup"] * 1.01)
+    assert retrain.near_held_out(moved, held_out).all()
+    # Genuinely other houses: the fitting rows (many share coordinates with a held-out row).
+    shares_place = splits.train.merge(
+        held_out[["Latitude", "Longitude"]].drop_duplicates(), on=["Latitude", "Longitude"]
+    )
+    assert len(shares_place) > 1000
+    assert retrain.near_held_out(splits.train, held_out).sum() <= 2
+    # A copy altered beyond the tolerance is a different house as far as the features tell.
+    bigger = splits.test.assign(Population=splits.test["Population"] * 1.2 + 2)
+    assert not retrain.near_held_out(bigger, held_out).any()
+
+
+def test_only_trusted_feedback_trains_unless_anonymous_is_allowed(
+    small_split: Path, tmp_path: Path
+) -> None:
+    _, test = load_split(small_split)
+    unseen = pd.read_csv(small_split / "unseen.csv")
+    settings = Settings(data_dir=small_split)
+    for source in ("anonymous", None):  # None: logged before sources were recorded
+        url = prediction_log_with_feedback(tmp_path / f"{source}.db", unseen, test, source)
+        got = retrain.gather(
+            settings, retrain.RetrainRequest(), test, database_url=url, feedback_limit=100
+        )
+        assert got.feedback_rows == 0 and len(got.frame) == 0
+        assert got.feedback_refused == {"anonymous": 3} and got.held_out_dropped == 1
+        assert got.feedback_used == {"anonymous": 0, "labeller": 0, "admin": 0}
+        allowed = retrain.gather(
+            settings,
+            retrain.RetrainRequest(anonymous_feedback=True),
+            test,
+            database_url=url,
+            feedback_limit=100,
+        )
+        assert allowed.feedback_rows == 3 and allowed.feedback_refused == {}
+        assert allowed.feedback_used == {"anonymous": 3, "labeller": 0, "admin": 0}
+    url = prediction_log_with_feedback(tmp_path / "admin.db", unseen, test, "admin")
+    got = retrain.gather(
+        settings, retrain.RetrainRequest(), test, database_url=url, feedback_limit=9
+    )
+    assert got.feedback_used == {"anonymous": 0, "labeller": 0, "admin": 3}
+    assert got.feedback_refused == {"anonymous": 0}
 
 
 @pytest.mark.slow
@@ -448,7 +507,8 @@ def test_a_retrain_on_bad_labels_is_refused_and_records_its_data(
     assert (
         result["champion"]["version"] == result["champion_before"]["version"] == int(before.version)
     )
-    assert "does not beat" in result["reason"]
+    assert "validation" in result["gate"]["refused_by"], result["reason"]
+    assert result["gate"]["pending_approval"] is False
     assert registry.champion(client, settings.model_name).version == before.version
     assert (processed_dir(settings.data_dir) / TEST_FILE).read_bytes() == test_bytes
     data = result["data"]

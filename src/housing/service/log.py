@@ -78,10 +78,13 @@ prediction_log = sa.Table(
     sa.Column("actual", sa.Float),
     sa.Column("predicted_at", UTCDateTime()),
     sa.Column("feedback_key", sa.String(48)),
+    sa.Column("label_source", sa.String(16)),
     sa.Index("ux_prediction_log_feedback_key", "feedback_key", unique=True),
 )
 """``feedback_for``, ``actual`` and ``predicted_at`` are set on /feedback rows only.
-``feedback_key`` is ``feedback_for`` on accepted feedback, and unique: a prediction gets one."""
+``feedback_key`` is ``feedback_for`` on accepted feedback, and unique: a prediction gets one.
+``label_source`` says who sent a feedback's label: ``anonymous``, ``labeller`` or ``admin``
+(only the last two may train, ``housing.retrain``)."""
 
 heartbeat = sa.Table(
     "service_heartbeat",
@@ -463,7 +466,8 @@ def labelled_predictions(engine: Engine, limit: int) -> pd.DataFrame:
 
 def labelled_inputs(engine: Engine, limit: int) -> pd.DataFrame:
     """The inputs of the newest ``limit`` predictions that got feedback, with the true value
-    as ``MedHouseVal`` and their ``prediction_id`` (for retraining; newest feedback first).
+    as ``MedHouseVal``, their ``prediction_id`` and ``label_source`` (for retraining; newest
+    feedback first).
 
     A batch prediction's id names its row (``<request id>-<row>``). If one prediction got
     feedback twice (a race), the newest feedback counts.
@@ -472,7 +476,7 @@ def labelled_inputs(engine: Engine, limit: int) -> pd.DataFrame:
 
     t = prediction_log
     labels_query = (
-        sa.select(t.c.feedback_for, t.c.actual)
+        sa.select(t.c.feedback_for, t.c.actual, t.c.label_source)
         .where(t.c.endpoint == FEEDBACK, t.c.status == 200)
         .order_by(t.c.created_at.desc(), t.c.id.desc())
         .limit(limit)
@@ -502,7 +506,14 @@ def labelled_inputs(engine: Engine, limit: int) -> pd.DataFrame:
             )
         if isinstance(house, dict):
             features = {name: house.get(name) for name in FEATURE_NAMES}
-            rows.append(features | {TARGET.name: label.actual, "prediction_id": label.feedback_for})
-    columns = [*FEATURE_NAMES, TARGET.name, "prediction_id"]
+            rows.append(
+                features
+                | {
+                    TARGET.name: label.actual,
+                    "prediction_id": label.feedback_for,
+                    "label_source": label.label_source,
+                }
+            )
+    columns = [*FEATURE_NAMES, TARGET.name, "prediction_id", "label_source"]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.astype({name: "float64" for name in (*FEATURE_NAMES, TARGET.name)})

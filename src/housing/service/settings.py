@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     """How long a log write waits for a locked database before the request gets a 503."""
     api_key: SecretStr | None = None
     """Secret for ``X-API-Key`` on admin endpoints; unset means admin endpoints refuse."""
+    labeller_keys: SecretStr | None = None
+    """Comma-separated secrets for ``X-Labeller-Key`` on /feedback: labels sent with one (or with
+    the admin key) may train; without a key feedback is anonymous (monitoring only)."""
     mlflow_tracking_uri: str = Field(
         "sqlite:///mlflow.db",
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "HOUSING_MLFLOW_TRACKING_URI"),
