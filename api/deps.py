@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
+from pydantic import SecretStr
 
 from housing.service.runtime import Runtime
 from housing.service.settings import ServiceSettings
@@ -42,6 +43,17 @@ def started(request: Request) -> float:
     return request.scope.get(STARTED) or perf_counter()
 
 
+def key_matches(key: str | None, allowed: list[SecretStr]) -> bool:
+    """Whether ``key`` is one of ``allowed`` (each compared in constant time)."""
+    if key is None:
+        return False
+    given = key.encode()
+    found = False
+    for secret in allowed:
+        found |= secrets.compare_digest(given, secret.get_secret_value().encode())
+    return found
+
+
 async def require_admin(
     settings: Annotated[ServiceSettings, Depends(get_settings)],
     key: Annotated[str | None, Security(api_key_header)],
@@ -49,11 +61,24 @@ async def require_admin(
     """Admin endpoints need ``X-API-Key``; with no key configured they refuse everyone."""
     if settings.api_key is None:
         raise HTTPException(403, "admin endpoints are disabled: set HOUSING_API_KEY")
-    expected = settings.api_key.get_secret_value().encode()
-    if key is None or not secrets.compare_digest(key.encode(), expected):
+    if not key_matches(key, [settings.api_key]):
         raise HTTPException(401, "missing or wrong X-API-Key header")
+
+
+async def require_reader(
+    settings: Annotated[ServiceSettings, Depends(get_settings)],
+    key: Annotated[str | None, Security(api_key_header)],
+) -> None:
+    """The log's contents (houses, labels, reports) need ``X-API-Key``: a read key or the
+    admin key; with neither configured they are refused to everyone."""
+    allowed = [*settings.read_keys, *([settings.api_key] if settings.api_key else [])]
+    if not allowed:
+        raise HTTPException(403, "reading the log is disabled: set HOUSING_READ_KEYS")
+    if not key_matches(key, allowed):
+        raise HTTPException(401, "missing or wrong X-API-Key header (a read or admin key)")
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 AdminDep = Annotated[None, Depends(require_admin)]
+ReaderDep = Annotated[None, Depends(require_reader)]

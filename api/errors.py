@@ -23,7 +23,9 @@ from housing.service.batcher import (
     ModelUnavailableError,
     PredictionFailedError,
 )
+from housing.service.bounds import bounded_body, bounded_errors
 from housing.service.rules import describe
+from housing.service.schemas import ErrorBody
 
 logger = logging.getLogger("housing.service.api")
 
@@ -35,6 +37,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: {"description": "Rate limit (HOUSING_RATE_LIMIT) exceeded for this client"},
     500: {"description": "The model failed (logged; no stack trace is returned)"},
     503: {"description": "No model loaded yet, or the prediction log cannot be written"},
+}
+
+
+READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing or wrong X-API-Key (a read or admin key)"},
+    403: {"model": ErrorBody, "description": "Neither HOUSING_READ_KEYS nor HOUSING_API_KEY set"},
 }
 
 
@@ -58,13 +66,16 @@ async def log_and_respond(
     if endpoint not in prediction_log.LOGGED_ENDPOINTS or runtime is None:
         return _body(status, detail)
     request_id = prediction_log.new_id()
+    if isinstance(inputs, dict) and "feedback_token" in inputs:  # a secret: never logged
+        inputs = {k: v for k, v in inputs.items() if k != "feedback_token"}
+    inputs, raw_body = bounded_body(inputs, raw_body)
     row = prediction_log.new_row(
         endpoint,
         request_id,
         status=status,
         inputs=inputs,
         raw_body=raw_body,
-        error=error if error is not None else detail,
+        error=bounded_errors(error if error is not None else detail),
     )
     extra = {"request_id": request_id, "endpoint": endpoint, "status": status}
     try:

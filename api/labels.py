@@ -7,20 +7,15 @@ than quietly downgraded, so a labeller with a typo finds out.
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Security
 from fastapi.security import APIKeyHeader
 
-from api.deps import SettingsDep
+from api.deps import SettingsDep, key_matches
 
 LabelSource = Literal["anonymous", "labeller", "admin"]
 labeller_key_header = APIKeyHeader(name="X-Labeller-Key", auto_error=False)
-
-
-def _matches(given: str, expected: str) -> bool:
-    return secrets.compare_digest(given.encode(), expected.encode())
 
 
 async def label_source(
@@ -29,12 +24,9 @@ async def label_source(
     """``anonymous`` without a key, ``admin`` or ``labeller`` for a right one; 401 otherwise."""
     if key is None:
         return "anonymous"
-    if settings.api_key is not None and _matches(key, settings.api_key.get_secret_value()):
+    if settings.api_key is not None and key_matches(key, [settings.api_key]):
         return "admin"
-    configured = settings.labeller_keys.get_secret_value() if settings.labeller_keys else ""
-    keys = [k.strip() for k in configured.split(",") if k.strip()]
-    # Compare with every key (no early exit): the time taken does not say which one was close.
-    if any([_matches(key, expected) for expected in keys]):  # noqa: C419
+    if key_matches(key, settings.labeller_keys):
         return "labeller"
     raise HTTPException(401, "wrong X-Labeller-Key header (omit it to send anonymous feedback)")
 

@@ -16,6 +16,7 @@ from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import rate_limited
@@ -36,8 +37,7 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or scope["path"] in UNLIMITED:
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        key = client[0] if client else "unknown"
+        key = client_key(scope)
         for item in self.items:
             if not self.limiter.hit(item, key):
                 reset = self.limiter.get_window_stats(item, key).reset_time
@@ -48,7 +48,46 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send)
 
 
-def install_rate_limit(app: FastAPI, limit: str) -> None:
-    """Limit every route but probes and docs to ``limit`` per client address ("" = none)."""
+def client_key(scope: Scope) -> str:
+    """The client's address: the TCP peer's, or what ``X-Forwarded-For`` says when uvicorn was
+    told to trust the peer (``HOUSING_FORWARDED_ALLOW_IPS``); a client cannot choose it."""
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+class RowLimit:
+    """Houses predicted per client: ``/predict`` costs 1, ``/predict/batch`` its row count.
+
+    The request limit above counts a 1,000-row batch as one request; this one counts what the
+    model and the log pay for. Charged once the body is parsed (the row count is known).
+    """
+
+    def __init__(self, limit: str) -> None:
+        self.items: list[RateLimitItem] = parse_many(limit)
+        self.limiter = FixedWindowRateLimiter(MemoryStorage())
+
+    def charge(self, scope: Scope, rows: int) -> tuple[str, int] | None:
+        """Count ``rows`` for the client; over a limit: (that limit, seconds to wait)."""
+        key = client_key(scope)
+        for item in self.items:
+            if not self.limiter.hit(item, key, cost=rows):
+                reset = self.limiter.get_window_stats(item, key).reset_time
+                return f"houses: {item}", max(1, math.ceil(reset - time.time()))
+        return None
+
+
+async def charge_rows(request: Request, rows: int) -> JSONResponse | None:
+    """The 429 answer (logged) when predicting ``rows`` more puts the client over its limit."""
+    row_limit: RowLimit | None = getattr(request.app.state, "row_limit", None)
+    over = row_limit.charge(request.scope, rows) if row_limit is not None else None
+    if over is None:
+        return None
+    return await rate_limited(request, *over)
+
+
+def install_rate_limit(app: FastAPI, limit: str, row_limit: str = "") -> None:
+    """Limit every route but probes and docs to ``limit`` requests per client address, and the
+    houses predicted to ``row_limit`` ("" = none; so is either when ``limit`` is "")."""
+    app.state.row_limit = RowLimit(row_limit) if limit and row_limit else None
     if limit:
         app.add_middleware(RateLimitMiddleware, limit=limit)

@@ -40,13 +40,16 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         summary="Median house value of a California block group, from census features.",
         version="1.0.0",
         lifespan=lifespan,
+        **({} if settings.docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}),
     )
     app.state.settings = settings
     app.state.metrics = build_metrics()
     for module in ROUTERS:
+        if module is metrics and settings.metrics_port is not None:
+            continue  # served on its own port (housing.service.server)
         app.include_router(module.router)
     install_error_handlers(app)
-    install_rate_limit(app, settings.rate_limit)
+    install_rate_limit(app, settings.rate_limit, settings.row_rate_limit)
     app.add_middleware(
         ServiceMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
     )

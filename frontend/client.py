@@ -66,6 +66,11 @@ def _field_error(item: Any) -> FieldError:
     return FieldError(field, str(message), item.get("rule") or item.get("type"))
 
 
+def _key(key: str) -> dict[str, str]:
+    """The header carrying a read or admin key."""
+    return {"X-API-Key": key}
+
+
 def parse(model: type[M], data: Any, what: str) -> M:
     """``data`` as ``model``; an answer of another shape is an ApiError, not a traceback."""
     try:
@@ -190,15 +195,15 @@ class ApiClient:
         """GET /drift: the latest drift result and the background check's state."""
         return parse(DriftResult, self.get_json("/drift"), "GET /drift")
 
-    def drift_history(self, limit: int = 200) -> list[DriftHistoryItem]:
-        """GET /drift/history: past results, newest first."""
-        rows = self.get_json("/drift/history", limit=limit)
+    def drift_history(self, key: str, limit: int = 200) -> list[DriftHistoryItem]:
+        """GET /drift/history with a read key: past results, newest first."""
+        rows = self._json("GET", "/drift/history", params={"limit": limit}, headers=_key(key))
         return [parse(DriftHistoryItem, row, "GET /drift/history") for row in rows]
 
-    def drift_report(self) -> str | None:
-        """GET /drift/report: Evidently's HTML, or None while there is no result."""
+    def drift_report(self, key: str) -> str | None:
+        """GET /drift/report with a read key: Evidently's HTML, or None while there is none."""
         try:
-            return self.get_text("/drift/report")
+            return self._request("GET", "/drift/report", headers=_key(key)).text
         except ApiError as exc:
             if exc.status_code == 404:
                 return None
@@ -211,13 +216,15 @@ class ApiClient:
     def predictions(
         self,
         *,
+        key: str,
         limit: int,
         since: datetime | None = None,
         until: datetime | None = None,
         status: int | None = None,
         endpoint: str | None = None,
     ) -> list[LogRecord]:
-        """GET /predictions: up to ``limit`` rows, newest first, in pages of LOG_PAGE.
+        """GET /predictions with a read ``key``: up to ``limit`` rows, newest first, in pages
+        of LOG_PAGE.
 
         After the first page the rest are fetched a few at a time in parallel: 10,000 rows are
         20 pages, and one after the other they take most of a page-load budget.
@@ -229,11 +236,11 @@ class ApiClient:
             "endpoint": endpoint,
         }
 
-        def fetch(offset: int) -> LogPage:
-            size = min(LOG_PAGE, limit - offset)
+        def fetch(offset: int, size: int) -> LogPage:
             response = self._request(
                 "GET",
                 "/predictions",
+                headers=_key(key),
                 params={
                     k: v
                     for k, v in {**params, "limit": size, "offset": offset}.items()
@@ -247,16 +254,28 @@ class ApiClient:
                     f"the API's answer to GET /predictions is unexpected: {exc}"
                 ) from None
 
-        first = fetch(0)
+        def fill(start: int) -> list[LogRecord]:
+            """Rows from ``start`` to the end of its LOG_PAGE chunk: one call, more if the API
+            cut a page short (a page stops at the API's byte cap and says where to go on)."""
+            end, rows = min((start // LOG_PAGE + 1) * LOG_PAGE, limit), []
+            offset: int | None = start
+            while offset is not None and offset < end:
+                page = fetch(offset, end - offset)
+                rows.extend(page.items)
+                offset = page.next_offset
+            return rows
+
+        first = fetch(0, min(LOG_PAGE, limit))
         if first.next_offset is None:
             return first.items[:limit]
+        head = [*first.items, *fill(first.next_offset)] if first.next_offset < LOG_PAGE else []
         with ThreadPoolExecutor(max_workers=PARALLEL_PAGES) as pool:
-            rest = list(pool.map(fetch, range(first.next_offset, limit, LOG_PAGE)))
+            rest = list(pool.map(fill, range(LOG_PAGE, limit, LOG_PAGE)))
         seen: set[str] = set()
         out: list[LogRecord] = []
         # Rows logged while paging shift the offsets: a row may come twice, never lost.
-        for page in (first, *rest):
-            for record in page.items:
+        for page in (head or first.items, *rest):
+            for record in page:
                 if record.id not in seen:
                     seen.add(record.id)
                     out.append(record)
@@ -265,7 +284,7 @@ class ApiClient:
     # --- admin (closed loop): each call carries the API key the user typed ------------------
 
     def _admin(self, method: str, path: str, key: str, **kwargs: Any) -> httpx.Response:
-        return self._request(method, path, headers={"X-API-Key": key}, **kwargs)
+        return self._request(method, path, headers=_key(key), **kwargs)
 
     def admin_upload(self, key: str, name: str, payload: bytes) -> dict[str, Any]:
         """POST /data/upload: the stored batch; ApiValidationError lists the rows refused."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +22,9 @@ class UISettings(BaseSettings):
     api_read_timeout_seconds: float = Field(5.0, gt=0)
     # How many logged predictions the History page pulls at most (newest first).
     ui_history_rows: int = Field(10_000, ge=1)
+    # A key of the API's HOUSING_READ_KEYS for the log's pages (History, drift history and
+    # report); unset = each browser session types one once.
+    read_key: SecretStr | None = None
 
 
 @lru_cache

@@ -23,6 +23,28 @@ def client() -> ApiClient:
     return _client_for(UISettings().model_dump_json())
 
 
+READ_KEY = "read-key"
+"""Session state: the read key typed on a log page (kept for the session's other pages)."""
+
+
+def read_key() -> str | None:
+    """The key for the log's contents: the UI's HOUSING_READ_KEY, else one typed once in this
+    browser session (never written to a file or a URL); None until there is one."""
+    configured = UISettings().read_key
+    if configured is not None:
+        return configured.get_secret_value()
+    typed = st.text_input(
+        "Read key",
+        value=st.session_state.get(READ_KEY, ""),
+        type="password",
+        key=f"{READ_KEY}-input",
+        help="One of the API's HOUSING_READ_KEYS (or its admin key). Kept in this session only.",
+    )
+    if typed:
+        st.session_state[READ_KEY] = typed
+    return typed or None
+
+
 def say_unavailable(exc: ApiUnavailable, where: str = "page") -> None:
     """The plain message a page shows instead of its content while the API cannot serve it."""
     if exc.status_code is None:

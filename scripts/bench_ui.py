@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import random
+import secrets
 import socket
 import statistics
 
@@ -102,7 +103,11 @@ def seed(url: str, data_dir: Path, rows: int, feedback: int, rejected: int) -> N
         with_feedback = i < feedback
         answer = http.post("/predict", json=houses[picks[i]]).raise_for_status().json()
         if with_feedback:
-            body = {"prediction_id": answer["prediction_id"], "actual": actual[picks[i]]}
+            body = {
+                "prediction_id": answer["prediction_id"],
+                "actual": actual[picks[i]],
+                "feedback_token": answer["feedback_token"],
+            }
             http.post("/feedback", json=body).raise_for_status()
 
     bad = {**houses[0], "AveBedrms": 50.0}
@@ -123,6 +128,14 @@ def wait_for_drift(url: str, seconds: float = 120) -> None:
         if time.monotonic() > deadline:
             raise SystemExit("no drift result after 2 minutes")
         time.sleep(1)
+
+
+def read_key() -> str:
+    """The key the UI reads the log with: HOUSING_READ_KEY (for an API given by --api-url),
+    else one made for this run (the API this script starts gets it as HOUSING_READ_KEYS)."""
+    if not os.environ.get("HOUSING_READ_KEY"):
+        os.environ["HOUSING_READ_KEY"] = secrets.token_urlsafe(16)
+    return os.environ["HOUSING_READ_KEY"]
 
 
 def apptest_loads(api_url: str, repeat: int) -> dict[str, list[float]]:
@@ -235,6 +248,7 @@ def main() -> None:
                 "HOUSING_DATA_DIR": str(data_dir),
                 "HOUSING_RATE_LIMIT": "off",
                 "HOUSING_DRIFT_INTERVAL_SECONDS": "2",
+                "HOUSING_READ_KEYS": read_key(),
             }
             command = [str(HOUSING), "serve", "--port", str(port)]
             with process(command, env, f"{api_url}/ready", work / "api.log"):
@@ -245,7 +259,9 @@ def main() -> None:
 
 
 def measure(api_url: str, args: argparse.Namespace, work: Path) -> dict[str, dict[str, float]]:
-    logged = len(httpx.get(f"{api_url}/predictions", params={"limit": 1}).json()["items"])
+    read = {"X-API-Key": read_key()}
+    logged = httpx.get(f"{api_url}/predictions", params={"limit": 1}, headers=read)
+    logged = len(logged.raise_for_status().json()["items"])
     if not logged:
         print("warning: the API has logged nothing: pages will be nearly empty", file=sys.stderr)
     results = {"apptest_ms": summarise(apptest_loads(api_url, args.repeat))}

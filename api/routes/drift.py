@@ -8,7 +8,9 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.deps import ReaderDep
 from api.monitoring import MonitorDep
+from api.errors import READ_ERRORS
 from housing.monitoring import store
 from housing.monitoring.schemas import DriftBody, DriftHistoryItem
 from housing.service.schemas import ErrorBody
@@ -35,9 +37,9 @@ async def drift(monitor: MonitorDep) -> DriftBody:
     return DriftBody.model_validate(fields)
 
 
-@router.get("/history", response_model=list[DriftHistoryItem])
+@router.get("/history", response_model=list[DriftHistoryItem], responses=READ_ERRORS)
 async def history(
-    monitor: MonitorDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    _: ReaderDep, monitor: MonitorDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[DriftHistoryItem]:
     """Past drift results, newest first."""
     runs = await run_in_threadpool(store.run_history, monitor.engine, limit)
@@ -57,9 +59,10 @@ async def history(
     responses={
         200: {"content": {"text/html": {}}, "description": "Evidently's data drift report"},
         404: {"model": ErrorBody, "description": "No drift result yet"},
+        **READ_ERRORS,
     },
 )
-async def report(monitor: MonitorDep) -> HTMLResponse:
+async def report(_: ReaderDep, monitor: MonitorDep) -> HTMLResponse:
     """Evidently's HTML report of the latest drift result (open it in a browser)."""
     found = await run_in_threadpool(store.latest_report, monitor.engine)
     if found is None:

@@ -11,6 +11,7 @@ from api.errors import ERROR_RESPONSES, log_and_respond
 from api.labels import LabelSourceDep
 from housing.service import log as prediction_log
 from housing.service.schemas import ErrorBody, Feedback, FeedbackRequest, ValidationErrorBody
+from housing.service.tokens import token_matches
 
 router = APIRouter(tags=["feedback"])
 
@@ -20,6 +21,7 @@ router = APIRouter(tags=["feedback"])
     response_model=Feedback,
     responses={
         401: {"model": ErrorBody, "description": "Wrong X-Labeller-Key"},
+        403: {"model": ErrorBody, "description": "No or not this prediction's feedback_token"},
         404: {"model": ErrorBody, "description": "No successful prediction has this id"},
         409: {"model": ErrorBody, "description": "Feedback for this prediction exists already"},
         422: {"model": ValidationErrorBody},
@@ -42,11 +44,17 @@ async def feedback(
     ``feedback_key`` the concurrent ones (``write_rows`` turns the loser into its 409 row).
     """
     engine = runtime.engine
-    inputs = body.model_dump()
+    inputs = body.model_dump(exclude={"feedback_token"})  # a secret: never logged
+    if body.feedback_token is None:
+        detail = "feedback_token is required: quote the one /predict answered with"
+        return await log_and_respond(request, 403, detail, inputs=inputs)
     found = await run_in_threadpool(prediction_log.find_prediction, engine, body.prediction_id)
     if found is None:
         detail = f"no successful prediction has id {body.prediction_id!r}"
         return await log_and_respond(request, 404, detail, inputs=inputs)
+    if not token_matches(body.feedback_token, found.token_sha256):
+        detail = f"feedback_token is not the one prediction {body.prediction_id!r} was given"
+        return await log_and_respond(request, 403, detail, inputs=inputs)
     if await run_in_threadpool(prediction_log.feedback_exists, engine, body.prediction_id):
         detail = prediction_log.feedback_taken(body.prediction_id)
         return await log_and_respond(request, 409, detail, inputs=inputs)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from api.deps import RuntimeDep, started
 from api.errors import ERROR_RESPONSES, count_failures
+from api.limits import charge_rows
 from housing.features import FEATURE_NAMES, TARGET_DOLLARS
+from housing.service.bounds import bounded_errors
 from housing.service.log import BATCH, PREDICT, new_id, new_row
 from housing.service.rules import describe
 from housing.service.schemas import (
@@ -19,6 +22,7 @@ from housing.service.schemas import (
     Prediction,
     ValidationErrorBody,
 )
+from housing.service.tokens import new_token
 
 router = APIRouter(tags=["predict"])
 RESPONSES = {422: {"model": ValidationErrorBody}, **ERROR_RESPONSES}
@@ -31,17 +35,24 @@ async def predict(
     request: Request,
     response: Response,
     runtime: RuntimeDep,
-) -> Prediction:
+) -> Prediction | JSONResponse:
     """Predict one house's median value; answered once the request is in the log."""
+    refused = await charge_rows(request, 1)
+    if refused is not None:
+        return refused
     request_id = new_id()
     values = house.__dict__
     features = np.array([[values[name] for name in FEATURE_NAMES]])
-    row = new_row(PREDICT, request_id, status=200, inputs=values)
+    token, token_sha256 = new_token()
+    row = new_row(
+        PREDICT, request_id, status=200, inputs=values, feedback_token_sha256=token_sha256
+    )
     served = await runtime.batcher.predict(row, started(request), features)
     value = float(served.values[0])
     response.headers["X-Request-ID"] = request_id
     return Prediction(
         prediction_id=request_id,
+        feedback_token=token,
         prediction=value,
         prediction_dollars=value * TARGET_DOLLARS,
         model_name=served.model.name,
@@ -52,23 +63,38 @@ async def predict(
 @router.post("/predict/batch", response_model=BatchPrediction, responses=RESPONSES)
 async def predict_batch(
     body: BatchRequest, request: Request, response: Response, runtime: RuntimeDep
-) -> BatchPrediction:
-    """Predict up to 1,000 houses; each row gets a prediction or the reasons it was rejected."""
+) -> BatchPrediction | JSONResponse:
+    """Predict up to 1,000 houses; each row gets a prediction or the reasons it was rejected.
+    The batch costs its row count in the client's HOUSING_ROW_RATE_LIMIT."""
+    refused = await charge_rows(request, len(body.houses))
+    if refused is not None:
+        return refused
     request_id = new_id()
     rows: list[list[float]] = []
     positions: list[int] = []
     rejected: dict[int, list[dict]] = {}
+    logged: list[dict | None] = []  # what the log keeps: the houses predicted, not the junk
     for index, raw in enumerate(body.houses):
         try:
             values = House.model_validate(raw).__dict__
         except ValidationError as exc:
             rejected[index] = [describe(error) for error in exc.errors()]
             count_failures(request, rejected[index])
+            logged.append(None)
             continue
         rows.append([values[name] for name in FEATURE_NAMES])
         positions.append(index)
+        logged.append(values)
     errors = [{"index": i, "errors": e} for i, e in rejected.items()] or None
-    row = new_row(BATCH, request_id, status=200, inputs=body.houses, error=errors)
+    token, token_sha256 = new_token()
+    row = new_row(
+        BATCH,
+        request_id,
+        status=200,
+        inputs=logged,
+        error=bounded_errors(errors),
+        feedback_token_sha256=token_sha256,
+    )
     features = np.array(rows, dtype=np.float64).reshape(-1, N_FEATURES)
     served = await runtime.batcher.predict(
         row, started(request), features, positions, len(body.houses)
@@ -87,6 +113,7 @@ async def predict_batch(
     response.headers["X-Request-ID"] = request_id
     return BatchPrediction(
         request_id=request_id,
+        feedback_token=token,
         model_name=served.model.name,
         model_version=served.model.version,
         predicted=len(positions),

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import RuntimeDep
+from api.deps import ReaderDep, RuntimeDep, SettingsDep
+from api.errors import READ_ERRORS
 from housing.service import log as prediction_log
 from housing.service.schemas import LogPage, LogRecord
 
@@ -19,9 +20,11 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-@router.get("/predictions", response_model=LogPage)
+@router.get("/predictions", response_model=LogPage, responses=READ_ERRORS)
 def predictions(
+    _: ReaderDep,
     runtime: RuntimeDep,
+    settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     since: Annotated[datetime | None, Query(description="From this time (inclusive)")] = None,
@@ -29,20 +32,21 @@ def predictions(
     status: Annotated[int | None, Query(ge=100, le=599)] = None,
     endpoint: Literal["/predict", "/predict/batch", "/feedback"] | None = None,
 ) -> LogPage:
-    """Logged requests newest first, by time range, status and endpoint (paginated)."""
-    rows = prediction_log.page(
+    """Logged requests newest first, by time range, status and endpoint (paginated; a page
+    stops early at HOUSING_PREDICTIONS_MAX_BYTES, and ``next_offset`` says where to go on)."""
+    rows, more = prediction_log.bounded_page(
         runtime.engine,
-        limit=limit + 1,
+        limit=limit,
+        max_bytes=settings.predictions_max_bytes,
         offset=offset,
         since=_utc(since),
         until=_utc(until),
         status=status,
         endpoint=endpoint,
     )
-    more = len(rows) > limit
     return LogPage(
-        items=[LogRecord(**row) for row in rows[:limit]],
+        items=[LogRecord(**row) for row in rows],
         limit=limit,
         offset=offset,
-        next_offset=offset + limit if more else None,
+        next_offset=offset + len(rows) if more else None,
     )

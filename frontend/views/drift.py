@@ -6,13 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from frontend import charts
-from frontend.ui import api_errors, client
+from frontend.ui import api_errors, client, read_key
 
 st.title("Data drift")
 api = client()
+key = read_key()  # the history and the report need one (the latest result does not)
 with api_errors():
     latest = api.drift()
-    history = api.drift_history()
 
 if latest.share is None:
     st.info(
@@ -38,11 +38,17 @@ if latest.detected:
     st.warning(f"The served inputs have drifted from the training data: {drifted}.")
 
 features = pd.DataFrame([f.model_dump() for f in latest.features])
+history = []
+if key is not None:
+    with api_errors(stop=False, where="history"):
+        history = api.drift_history(key)
 left, right = st.columns(2)
 with left:
     st.altair_chart(charts.feature_drift(features), key="drift-features")
 with right:
-    if len(history) >= 2:
+    if key is None:
+        st.info("Enter a read key to see drift over time and Evidently's report.")
+    elif len(history) >= 2:
         frame = pd.DataFrame([h.model_dump() for h in history])
         st.altair_chart(charts.drift_over_time(frame, latest.drift_share), key="drift-history")
     else:
@@ -58,9 +64,9 @@ st.dataframe(
 
 st.subheader("Evidently report", anchor=False)
 # The report is several MB of HTML and script: drawn when asked for, so the page stays fast.
-if st.toggle("Show Evidently's full report", key="drift-show-report"):
+if key is not None and st.toggle("Show Evidently's full report", key="drift-show-report"):
     with api_errors(stop=False, where="report"), st.spinner("Loading the report…"):
-        report = api.drift_report()
+        report = api.drift_report(key)
         if report is None:
             st.info("The API has no HTML report for this result yet.")
         else:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from frontend import charts
 from frontend.log_frames import requests_frame, values_frame
-from frontend.ui import api_errors, client
+from frontend.ui import api_errors, client, read_key
 
 PERIODS: dict[str, timedelta | None] = {
     "Last hour": timedelta(hours=1),
@@ -32,15 +32,27 @@ ENDPOINTS = ["any", "/predict", "/predict/batch", "/feedback"]
 
 @st.cache_data(ttl=5, show_spinner=False)
 def load(
-    api_url: str, since: datetime | None, status: int | None, endpoint: str | None, limit: int
+    api_url: str,
+    key: str,
+    since: datetime | None,
+    status: int | None,
+    endpoint: str | None,
+    limit: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Requests and predicted values matching the filters (cached a few seconds for reruns)."""
-    records = client().predictions(limit=limit, since=since, status=status, endpoint=endpoint)
+    """Requests and predicted values matching the filters (cached a few seconds for reruns;
+    the key is part of the cache's key, so a wrong one never reads what a right one loaded)."""
+    records = client().predictions(
+        key=key, limit=limit, since=since, status=status, endpoint=endpoint
+    )
     return requests_frame(records), values_frame(records)
 
 
 st.title("Prediction history")
 api = client()
+key = read_key()
+if key is None:
+    st.info("The prediction log is private: enter a read key to see it.")
+    st.stop()
 c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
 period = c1.selectbox("Time range", list(PERIODS), index=1, key="history-period")
 status = c2.selectbox("Status", list(STATUSES), key="history-status")
@@ -60,6 +72,7 @@ since = (datetime.now(UTC) - span).replace(second=0, microsecond=0) if span else
 with api_errors():
     requests, values = load(
         api.base_url,
+        key,
         since,
         STATUSES[status],
         None if endpoint == "any" else endpoint,

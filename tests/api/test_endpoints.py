@@ -83,17 +83,22 @@ def test_predictions_page_filters_and_paginates(client: TestClient, engine: Engi
     start = datetime.now(UTC)
     ids = [client.post("/predict", json=typical_row()).json()["prediction_id"] for _ in range(3)]
     bad = client.post("/predict", json={"MedInc": 1.0}).headers["X-Request-ID"]
-    page = client.get("/predictions", params={"since": start.isoformat(), "limit": 2}).json()
+    read = {"headers": {"X-API-Key": API_KEY}}
+    page = client.get("/predictions", params={"since": start.isoformat(), "limit": 2}, **read)
+    page = page.json()
     assert [item["id"] for item in page["items"]] == [bad, ids[2]]
     assert page["next_offset"] == 2
-    rest = client.get("/predictions", params={"since": start.isoformat(), "offset": 2}).json()
+    rest = client.get("/predictions", params={"since": start.isoformat(), "offset": 2}, **read)
+    rest = rest.json()
     assert [item["id"] for item in rest["items"]] == [ids[1], ids[0]]
     assert rest["next_offset"] is None
-    only_ok = client.get("/predictions", params={"since": start.isoformat(), "status": 200}).json()
+    only_ok = client.get(
+        "/predictions", params={"since": start.isoformat(), "status": 200}, **read
+    ).json()
     assert [item["id"] for item in only_ok["items"]] == ids[::-1]
     future = (start + timedelta(days=1)).replace(tzinfo=None).isoformat()
-    assert client.get("/predictions", params={"since": future}).json()["items"] == []
-    assert client.get("/predictions", params={"limit": 0}).status_code == 422
+    assert client.get("/predictions", params={"since": future}, **read).json()["items"] == []
+    assert client.get("/predictions", params={"limit": 0}, **read).status_code == 422
 
 
 def test_admin_reload_needs_the_key(client: TestClient) -> None:

@@ -101,8 +101,9 @@ def test_migration_0003_keeps_the_newest_of_feedback_doubled_before_it(tmp_path:
     rows = [feedback_row(doubled, 1.0), feedback_row(doubled, 2.0), feedback_row(single, 3.0)]
     rows[1]["created_at"] = rows[0]["created_at"] + timedelta(seconds=1)  # the newest
     refused = dict(feedback_row(single, 4.0), status=409)  # a 409 row never gets the key
-    later = ("feedback_key", "label_source")  # columns of migrations 0003 and after
-    before = [c for c in prediction_log.prediction_log.columns if c.name not in later]
+    present = {c["name"] for c in sa.inspect(engine).get_columns("prediction_log")}
+    before = [c for c in prediction_log.prediction_log.columns if c.name in present]
+    assert "feedback_key" not in present  # the table as revision 0002 left it
     old_table = sa.table("prediction_log", *(sa.column(c.name, c.type) for c in before))
     with engine.begin() as connection:
         for row in [*rows, refused]:
@@ -124,4 +125,22 @@ def test_migration_0003_keeps_the_newest_of_feedback_doubled_before_it(tmp_path:
         command.downgrade(config, "0002_drift")
     columns = {column["name"] for column in sa.inspect(engine).get_columns("prediction_log")}
     assert "feedback_key" not in columns and "feedback_for" in columns
+    engine.dispose()
+
+
+def test_migration_0006_adds_the_feedback_token_hash_and_removes_it(tmp_path: Path) -> None:
+    from alembic import command
+
+    engine = prediction_log.create_log_engine(f"sqlite:///{tmp_path / 'log.db'}")
+    prediction_log.migrate(engine)
+
+    def columns() -> set[str]:
+        return {c["name"] for c in sa.inspect(engine).get_columns("prediction_log")}
+
+    assert "feedback_token_sha256" in columns()
+    config = prediction_log.alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0005_label_source")
+    assert "feedback_token_sha256" not in columns() and "feedback_key" in columns()
     engine.dispose()

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from service_tools import feedback_row, settings_for
+from service_tools import API_KEY, feedback_row, settings_for
 
 from api.main import create_app
 from housing.features import typical_row
@@ -235,15 +235,19 @@ def test_the_service_logs_every_request_on_postgresql(client: TestClient) -> Non
     assert [r.status_code for r in mixed] == [200] * 3 + [422, 422] + [200] * 3
 
     prediction_id = single.json()["prediction_id"]
-    body = {"prediction_id": prediction_id}
-    feedback = _together(client, [("/feedback", {"json": dict(body, actual=a)}) for a in range(6)])
+    body = {"prediction_id": prediction_id, "feedback_token": single.json()["feedback_token"]}
+    feedback = _together(
+        client, [("/feedback", {"json": dict(body, actual=1.0 + a / 2)}) for a in range(6)]
+    )
     assert Counter(r.status_code for r in feedback) == {200: 1, 409: 5}
 
     answered = [single, batch, *mixed, *feedback]
     logged: dict[str, dict] = {}
     offset: int | None = 0
     while offset is not None:  # every row back through GET /predictions
-        page = client.get("/predictions", params={"limit": 50, "offset": offset})
+        page = client.get(
+            "/predictions", params={"limit": 50, "offset": offset}, headers={"X-API-Key": API_KEY}
+        )
         assert page.status_code == 200, page.text
         logged.update((item["id"], item) for item in page.json()["items"])
         offset = page.json()["next_offset"]

@@ -136,7 +136,8 @@ def test_a_batch_gets_a_result_or_an_error_per_row(
     assert results[2]["errors"][0]["rule"] == "object"
     assert results[3]["prediction_id"] == f"{body['request_id']}-3"
     row = logged(engine, body["request_id"])
-    assert row["status"] == 200 and row["inputs"] == houses
+    # The log keeps the houses it predicted; the rejected rows' reasons are in ``error``.
+    assert row["status"] == 200 and row["inputs"] == [good[0], None, None, good[1]]
     assert row["predictions"] == [results[0]["prediction"], None, None, results[3]["prediction"]]
     assert [e["index"] for e in row["error"]] == [1, 2]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from ui_live import ADMIN_KEY, HOUSING, ROOT, LiveApi, free_port, stop, wait_for
+from ui_live import ADMIN_KEY, HOUSING, READ_KEY, ROOT, LiveApi, free_port, stop, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 
@@ -38,7 +38,7 @@ def ui_url(live_api: LiveApi, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """`housing ui` on a free loopback port, pointed at the live API."""
     port = free_port()
     log = tmp_path_factory.mktemp("ui") / "ui.log"
-    env = {**os.environ, "HOUSING_API_URL": live_api.url}
+    env = {**os.environ, "HOUSING_API_URL": live_api.url, "HOUSING_READ_KEY": READ_KEY}
     with log.open("w") as out:
         process = subprocess.Popen(  # nosec B603
             [str(HOUSING), "ui", "--host", "127.0.0.1", "--port", str(port)],

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui_live import ADMIN_KEY, APP, LiveApi, ReturningApi, api_env
+from ui_live import ADMIN_KEY, APP, READ_KEY, LiveApi, ReturningApi, api_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -28,6 +28,9 @@ PAGES = {
 """Every page of the app and its title."""
 
 
+READ = {"X-API-Key": READ_KEY}
+
+
 def open_page(page: str) -> AppTest:
     """The app, run once, switched to ``page`` and run again (the Admin page with the API key
     typed in: without one it asks for it and calls no API)."""
@@ -36,6 +39,8 @@ def open_page(page: str) -> AppTest:
         at.switch_page(page).run()
     if page == "views/admin.py":
         at.text_input(key="admin-api-key").set_value(ADMIN_KEY).run()
+    if page in ("views/history.py", "views/drift.py"):  # the log's pages ask for a read key
+        at.text_input(key="read-key-input").set_value(READ_KEY).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -185,7 +190,8 @@ def test_csv_without_the_feature_columns_is_refused_plainly(live: LiveApi) -> No
 
 
 def test_history_lists_the_logged_requests_with_filters(live: LiveApi) -> None:
-    logged = httpx.get(f"{live.url}/predictions", params={"limit": 500}).json()["items"]
+    logged = httpx.get(f"{live.url}/predictions", params={"limit": 500}, headers=READ).json()
+    logged = logged["items"]
     at = open_page("views/history.py")
     table = table_with(at, "outcome")
     assert len(table) == len(logged)
@@ -209,9 +215,9 @@ def test_drift_page_shows_the_latest_result_and_the_report(live: LiveApi) -> Non
     # The drift job may store a newer report while the page loads (earlier tests log more
     # inputs): the page must show the one served just before or just after it ran. Compared by
     # digest, because pytest's diff of two multi-MB strings takes longer than the test timeout.
-    before = digest(httpx.get(f"{live.url}/drift/report").text)
+    before = digest(httpx.get(f"{live.url}/drift/report", headers=READ).text)
     at.toggle(key="drift-show-report").set_value(True).run()
-    after = digest(httpx.get(f"{live.url}/drift/report").text)
+    after = digest(httpx.get(f"{live.url}/drift/report", headers=READ).text)
     iframes = at.get("iframe")
     assert len(iframes) == 1
     assert digest(iframes[0].proto.srcdoc) in {before, after}

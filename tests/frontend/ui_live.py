@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "frontend" / "app.py"
 HOUSING = Path(sys.executable).with_name("housing")
 ADMIN_KEY = "ui-test-admin-key"  # nosec B105 - a throwaway secret for the tests' APIs
+READ_KEY = "ui-test-read-key"  # nosec B105 - the same, for reading the log
 LINEAR_ONLY = {
     "seed": 42,
     "cv_folds": 2,
@@ -88,6 +89,7 @@ def api_env(tracking_uri: str, data_dir: Path, database: Path) -> dict[str, str]
         "HOUSING_DRIFT_MIN_ROWS": "200",
         "HOUSING_DRIFT_WINDOW_ROWS": "400",
         "HOUSING_RELOAD_INTERVAL_SECONDS": "3600",
+        "HOUSING_READ_KEYS": READ_KEY,
     }
 
 
@@ -139,7 +141,11 @@ def seed(url: str, data_dir: Path) -> None:
         http.post("/predict/batch", json=batch).raise_for_status()
         for i, house in enumerate(features.head(20).to_dict("records")):
             single = http.post("/predict", json=house).raise_for_status().json()
-            label = {"prediction_id": single["prediction_id"], "actual": test.MedHouseVal[i]}
+            label = {
+                "prediction_id": single["prediction_id"],
+                "actual": test.MedHouseVal[i],
+                "feedback_token": single["feedback_token"],
+            }
             http.post("/feedback", json=label).raise_for_status()
         bad = {**features.iloc[0].to_dict(), "AveBedrms": 50.0}
         for _ in range(3):
@@ -153,7 +159,8 @@ def seed(url: str, data_dir: Path) -> None:
 def wait_for_drift(url: str, results: int = 2, seconds: float = 60.0) -> None:
     """Wait until the API's background job has stored ``results`` drift results."""
     deadline = time.monotonic() + seconds
-    while len(httpx.get(f"{url}/drift/history", timeout=5).json()) < results:
+    read = {"X-API-Key": READ_KEY}
+    while len(httpx.get(f"{url}/drift/history", headers=read, timeout=5).json()) < results:
         if time.monotonic() > deadline:
             pytest.fail(f"the API computed no drift result within {seconds:.0f} s")
         time.sleep(0.5)

@@ -72,8 +72,9 @@ class HousingUser(FastHttpUser):
         return between(options.think_min, options.think_max)(self)
 
     def on_start(self) -> None:
-        self.awaiting_feedback: list[tuple[str, float]] = []
-        """(prediction id, true value) of predictions this user has not given feedback on."""
+        self.awaiting_feedback: list[tuple[str, str, float]] = []
+        """(prediction id, feedback token, true value) of predictions this user has not given
+        feedback on."""
 
     @task(6)
     def predict(self) -> None:
@@ -85,7 +86,7 @@ class HousingUser(FastHttpUser):
                 response.failure(f"{response.status_code}: {response.text[:200]}")
                 return
             _acknowledge(ident)
-            self.awaiting_feedback.append((ident, actual))
+            self.awaiting_feedback.append((ident, body["feedback_token"], actual))
 
     @task(1)
     def predict_batch(self) -> None:
@@ -105,8 +106,9 @@ class HousingUser(FastHttpUser):
         if not self.awaiting_feedback:
             self.predict()
             return
-        ident, actual = self.awaiting_feedback.pop(random.randrange(len(self.awaiting_feedback)))
-        payload = {"prediction_id": ident, "actual": actual}
+        pending = self.awaiting_feedback
+        ident, token, actual = pending.pop(random.randrange(len(pending)))
+        payload = {"prediction_id": ident, "actual": actual, "feedback_token": token}
         with self.client.post("/feedback", json=payload, catch_response=True) as response:
             body = _json(response)
             if response.status_code != 200 or body.get("prediction_id") != ident:

@@ -25,6 +25,9 @@ from housing.service.settings import ServiceSettings, get_service_settings
 pytestmark = [pytest.mark.slow]
 MIN_ROWS, WINDOW = 200, 300
 
+READ_KEY = "monitoring-read-key"
+READ = {"X-API-Key": READ_KEY}
+
 
 @pytest.fixture(scope="module")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -36,7 +39,10 @@ def client(
     trained_registry: str, prepared_data_dir: Path, database_url: str
 ) -> Iterator[TestClient]:
     settings = ServiceSettings(
-        database_url=database_url, MLFLOW_TRACKING_URI=trained_registry, rate_limit=""
+        database_url=database_url,
+        MLFLOW_TRACKING_URI=trained_registry,
+        rate_limit="",
+        read_keys=READ_KEY,
     )
     app = create_app(settings)
     app.state.monitoring_settings = MonitoringSettings(
@@ -65,9 +71,11 @@ def finite_metric(client: TestClient, name: str) -> float:
 
 
 def predict_batch(client: TestClient, frame: pd.DataFrame) -> list[dict]:
+    """The batch's results, each with the batch's ``feedback_token``."""
     response = client.post("/predict/batch", json={"houses": houses(frame)})
     assert response.status_code == 200, response.text
-    return response.json()["results"]
+    body = response.json()
+    return [dict(item, feedback_token=body["feedback_token"]) for item in body["results"]]
 
 
 def wait_for_run(client: TestClient, after: int | None, timeout: float = 90.0) -> dict:
@@ -88,7 +96,7 @@ def test_before_enough_traffic_nothing_is_claimed(client: TestClient) -> None:
         time.sleep(0.1)
     assert body["status"] == "waiting" and body["run_id"] is None and body["share"] is None
     assert (body["min_rows"], body["window_rows"]) == (MIN_ROWS, WINDOW)
-    report = client.get("/drift/report")
+    report = client.get("/drift/report", headers=READ)
     assert report.status_code == 404 and f"drift needs {MIN_ROWS}" in report.json()["detail"]
     performance = client.get("/performance").json()
     assert performance["count"] == 0 and performance["rmse"] is None
@@ -107,9 +115,8 @@ def test_held_out_traffic_no_drift_and_live_accuracy(
     truth = rows["MedHouseVal"].to_numpy()
     predicted = np.array([r["prediction"] for r in results])
     for result, actual in list(zip(results, truth, strict=True))[:100]:
-        answer = client.post(
-            "/feedback", json={"prediction_id": result["prediction_id"], "actual": actual}
-        )
+        label = {"prediction_id": result["prediction_id"], "actual": actual}
+        answer = client.post("/feedback", json=label | {"feedback_token": result["feedback_token"]})
         assert answer.status_code == 200, answer.text
 
     body = wait_for_run(client, after=None)
@@ -149,11 +156,11 @@ def test_shifted_traffic_is_flagged_stored_and_reported(
     score = metric(client, 'housing_feature_drift_score{feature="MedInc"}')
     assert score == pytest.approx(body["features"][0]["score"]) and score < 1e-6
 
-    history = client.get("/drift/history", params={"limit": 10}).json()
+    history = client.get("/drift/history", params={"limit": 10}, headers=READ).json()
     assert [h["run_id"] for h in history][:2] == [body["run_id"], before]
     assert [h["detected"] for h in history][:2] == [True, False]
 
-    report = client.get("/drift/report")
+    report = client.get("/drift/report", headers=READ)
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
     assert report.headers["x-drift-run-id"] == str(body["run_id"])
     assert "MedInc" in report.text

@@ -177,7 +177,11 @@ def test_the_log_stays_readable_after_hostile_input(service: Service) -> None:
     seen, offset = 0, 0
     with service.client() as client:
         while offset is not None:
-            page = client.get("/predictions", params={"limit": 50, "offset": offset})
+            page = client.get(
+                "/predictions",
+                params={"limit": 50, "offset": offset},
+                headers={"X-API-Key": API_KEY},
+            )
             assert page.status_code == 200, page.text
             seen += len(page.json()["items"])
             offset = page.json()["next_offset"]

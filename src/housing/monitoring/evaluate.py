@@ -106,7 +106,9 @@ def evaluate(client: httpx.Client, dataset: Dataset, *, feedback: bool = True) -
         predicted.append(float(answer.body["prediction"]))
         versions.add(str(answer.body["model_version"]))
         if feedback:
-            ok = traffic.feedback(client, answer.body["prediction_id"], truth).status == 200
+            body = answer.body
+            sent = traffic.feedback(client, body["prediction_id"], body["feedback_token"], truth)
+            ok = sent.status == 200
             feedback_sent += ok
             feedback_failed += not ok
     seconds = time.perf_counter() - started

@@ -106,9 +106,9 @@ def simulate(
             report.refused += batch
         else:
             report.failed += batch
-        for prediction_id, actual in labelled:
+        for prediction_id, token, actual in labelled:
             if rng.random() < feedback_share:
-                ok = traffic.feedback(client, prediction_id, actual).status == 200
+                ok = traffic.feedback(client, prediction_id, token, actual).status == 200
                 report.feedback += ok
                 report.feedback_failed += not ok
     report.seconds = round(clock() - start, 3)
@@ -118,17 +118,23 @@ def simulate(
 
 
 def _predict(client: httpx.Client, rows: pd.DataFrame) -> tuple[traffic.Answer, list]:
-    """One /predict (one row) or /predict/batch call; the (prediction id, truth) pairs served."""
+    """One /predict (one row) or /predict/batch call; (prediction id, feedback token, truth) of
+    each row served."""
     bodies, truths = traffic.houses(rows), traffic.targets(rows)
     if len(bodies) == 1:
         answer = traffic.call(client, "POST", "/predict", bodies[0])
-        served = [(answer.body["prediction_id"], truths[0])] if answer.status == 200 else []
+        served = (
+            [(answer.body["prediction_id"], answer.body["feedback_token"], truths[0])]
+            if answer.status == 200
+            else []
+        )
         return answer, served
     answer = traffic.call(client, "POST", "/predict/batch", {"houses": bodies})
     if answer.status != 200:
         return answer, []
+    token = answer.body["feedback_token"]
     served = [
-        (item["prediction_id"], truths[item["index"]])
+        (item["prediction_id"], token, truths[item["index"]])
         for item in answer.body["results"]
         if item.get("prediction_id")
     ]

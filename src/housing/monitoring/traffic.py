@@ -59,6 +59,8 @@ def check_reachable(client: httpx.Client) -> None:
         raise ApiUnreachableError(f"no API answers at {client.base_url} (is it running?)")
 
 
-def feedback(client: httpx.Client, prediction_id: str, actual: float) -> Answer:
-    """Report the observed value of an earlier prediction."""
-    return call(client, "POST", "/feedback", {"prediction_id": prediction_id, "actual": actual})
+def feedback(client: httpx.Client, prediction_id: str, token: str, actual: float) -> Answer:
+    """Report the observed value of an earlier prediction, with the ``feedback_token`` its
+    answer (or its batch's) carried."""
+    body = {"prediction_id": prediction_id, "actual": actual, "feedback_token": token}
+    return call(client, "POST", "/feedback", body)

@@ -36,7 +36,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 PREDICT, BATCH, FEEDBACK = "/predict", "/predict/batch", "/feedback"
 LOGGED_ENDPOINTS = (PREDICT, BATCH, FEEDBACK)
 RAW_BODY_LIMIT = 2000
-"""Characters of a non-JSON body kept in the log (enough to see what a client sent)."""
+"""UTF-8 bytes of a non-JSON body kept in the log (enough to see what a client sent)."""
 
 
 class UTCDateTime(TypeDecorator):
@@ -79,12 +79,14 @@ prediction_log = sa.Table(
     sa.Column("predicted_at", UTCDateTime()),
     sa.Column("feedback_key", sa.String(48)),
     sa.Column("label_source", sa.String(16)),
+    sa.Column("feedback_token_sha256", sa.String(64)),
     sa.Index("ux_prediction_log_feedback_key", "feedback_key", unique=True),
 )
 """``feedback_for``, ``actual`` and ``predicted_at`` are set on /feedback rows only.
 ``feedback_key`` is ``feedback_for`` on accepted feedback, and unique: a prediction gets one.
 ``label_source`` says who sent a feedback's label: ``anonymous``, ``labeller`` or ``admin``
 (only the last two may train, ``housing.retrain``)."""
+``feedback_token_sha256``: on predictions, the hash of the token /feedback must quote."""
 
 heartbeat = sa.Table(
     "service_heartbeat",
@@ -119,9 +121,11 @@ def raw_text(body: bytes | str | None) -> str | None:
     UTF-8 as U+FFFD or "?")."""
     if body is None:
         return None
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    text = text[:RAW_BODY_LIMIT].encode("utf-8", "replace").decode("utf-8")
-    return text.replace("\x00", NUL_SIGN)
+    if isinstance(body, bytes):
+        body = body[: RAW_BODY_LIMIT * 4]  # decoding all of a 1 MB body is not needed
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body[:RAW_BODY_LIMIT]
+    text = text[:RAW_BODY_LIMIT].replace("\x00", NUL_SIGN)
+    return text.encode("utf-8", "replace")[:RAW_BODY_LIMIT].decode("utf-8", "ignore")
 
 
 JSON_DEPTH_LIMIT = 200
@@ -348,7 +352,62 @@ def page(
 ) -> list[dict[str, Any]]:
     """Log rows newest first, filtered by time range [since, until), status and endpoint."""
     t = prediction_log
-    query = sa.select(t).order_by(t.c.created_at.desc(), t.c.id.desc())
+    query = _filtered(sa.select(t), since, until, status, endpoint)
+    query = query.order_by(t.c.created_at.desc(), t.c.id.desc())
+    with engine.connect() as connection:
+        result = connection.execute(query.limit(limit).offset(offset))
+        return [dict(row._mapping) for row in result]
+
+
+ROW_OVERHEAD_BYTES = 300
+"""A log row's fixed columns (ids, times, numbers) in a JSON answer, about."""
+
+
+def bounded_page(
+    engine: Engine,
+    *,
+    limit: int,
+    max_bytes: int,
+    offset: int = 0,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    status: int | None = None,
+    endpoint: str | None = None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """As ``page``, cut to the first rows whose stored JSON and text fit in ``max_bytes`` (one
+    at least); also whether more rows follow. The database sums the sizes first, so a page of
+    large batch rows is never loaded whole to be cut."""
+    t = prediction_log
+    order = (t.c.created_at.desc(), t.c.id.desc())
+    stored = [
+        sa.func.coalesce(sa.func.length(sa.cast(column, sa.Text)), 0)
+        for column in (t.c.inputs, t.c.raw_body, t.c.predictions, t.c.error)
+    ]
+    sizes = _filtered(sa.select(t.c.id, sum(stored[1:], stored[0])), since, until, status, endpoint)
+    with engine.connect() as connection:
+        found = connection.execute(sizes.order_by(*order).limit(limit + 1).offset(offset)).all()
+        wanted: list[str] = []
+        used = 0
+        for ident, size in found[:limit]:
+            used += int(size) + ROW_OVERHEAD_BYTES
+            if wanted and used > max_bytes:
+                break
+            wanted.append(ident)
+        if not wanted:
+            return [], False
+        rows = connection.execute(sa.select(t).where(t.c.id.in_(wanted)).order_by(*order))
+        return [dict(row._mapping) for row in rows], len(found) > len(wanted)
+
+
+def _filtered(
+    query: sa.Select,
+    since: datetime | None,
+    until: datetime | None,
+    status: int | None,
+    endpoint: str | None,
+) -> sa.Select:
+    """``query`` restricted to a time range [since, until), a status and an endpoint."""
+    t = prediction_log
     if since is not None:
         query = query.where(t.c.created_at >= since)
     if until is not None:
@@ -357,9 +416,7 @@ def page(
         query = query.where(t.c.status == status)
     if endpoint is not None:
         query = query.where(t.c.endpoint == endpoint)
-    with engine.connect() as connection:
-        result = connection.execute(query.limit(limit).offset(offset))
-        return [dict(row._mapping) for row in result]
+    return query
 
 
 @dataclass(frozen=True)
@@ -370,6 +427,7 @@ class LoggedPrediction:
     value: float
     created_at: datetime
     model_version: str | None
+    token_sha256: str | None = None
 
 
 def find_prediction(engine: Engine, prediction_id: str) -> LoggedPrediction | None:
@@ -377,6 +435,7 @@ def find_prediction(engine: Engine, prediction_id: str) -> LoggedPrediction | No
     request_id, _, index = prediction_id.partition("-")
     t = prediction_log
     columns = (t.c.prediction, t.c.predictions, t.c.created_at, t.c.model_version)
+    columns += (t.c.feedback_token_sha256,)
     endpoint = BATCH if index else PREDICT
     query = sa.select(*columns).where(
         t.c.id == request_id, t.c.endpoint == endpoint, t.c.status == 200
@@ -393,7 +452,9 @@ def find_prediction(engine: Engine, prediction_id: str) -> LoggedPrediction | No
         value = values[position] if position < len(values) else None
     if value is None:
         return None
-    return LoggedPrediction(prediction_id, float(value), row.created_at, row.model_version)
+    return LoggedPrediction(
+        prediction_id, float(value), row.created_at, row.model_version, row.feedback_token_sha256
+    )
 
 
 def feedback_exists(engine: Engine, prediction_id: str) -> bool:

@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from housing.features import FEATURES, TARGET, typical_row
 from housing.service.rules import RULES, broken_rule, rules_for
+from housing.service.tokens import TOKEN_PATTERN, canonical_prediction_id
 
 MAX_BATCH_ROWS = 1000
 PREDICTION_ID_PATTERN = r"^[0-9a-f]{32}(-[0-9]{1,4})?$"
@@ -102,6 +103,9 @@ class Prediction(BaseModel):
     """A predicted median house value for one block group."""
 
     prediction_id: str = Field(description="Quote it in POST /feedback with the true value")
+    feedback_token: str = Field(
+        description="Secret for POST /feedback on this prediction (only its hash is logged)"
+    )
     prediction: float = Field(description=f"Median house value ({TARGET.unit})")
     prediction_dollars: float = Field(description="The same value in dollars")
     model_name: str
@@ -141,6 +145,9 @@ class BatchPrediction(BaseModel):
     """Per-row results, in request order."""
 
     request_id: str
+    feedback_token: str = Field(
+        description="Secret for POST /feedback on any row of this batch (only its hash is logged)"
+    )
     model_name: str
     model_version: str
     predicted: int
@@ -157,6 +164,17 @@ class FeedbackRequest(BaseModel):
     actual: float = Field(
         ge=TARGET.min, le=TARGET.max, description=f"{TARGET.description} ({TARGET.unit})"
     )
+    feedback_token: str | None = Field(
+        None,
+        pattern=TOKEN_PATTERN,
+        description="The prediction's (or its batch's) feedback_token; without it: 403",
+    )
+
+    @field_validator("prediction_id")
+    @classmethod
+    def _canonical(cls, value: str) -> str:
+        """``<id>-0``, ``<id>-00`` and ``<id>-000`` are one batch row."""
+        return canonical_prediction_id(value)
 
 
 class Feedback(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from typing import Any
 
 from housing.service.settings import ServiceSettings
 
@@ -33,11 +34,49 @@ def prepare(settings: ServiceSettings, workers: int) -> str | None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
     created = None
-    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        # Each worker is a process: Prometheus' multiprocess mode sums them on every scrape.
+    own_port = settings.metrics_port is not None
+    if (workers > 1 or own_port) and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker is a process: Prometheus' multiprocess mode sums them on every scrape
+        # (and the metrics port's server reads them from outside the app).
         created = tempfile.mkdtemp(prefix="housing-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = created
     return created
+
+
+def http_protocol() -> str:
+    """httptools with the head cap where httptools is installed (not on Windows), else h11
+    (which caps heads itself)."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return "h11"
+    return "housing.service.httpcap:HeadCappedHttpToolsProtocol"
+
+
+def limits(settings: ServiceSettings) -> dict[str, Any]:
+    """uvicorn's connection, head-size and proxy settings from the service's.
+
+    ``X-Forwarded-For`` is trusted from ``HOUSING_FORWARDED_ALLOW_IPS`` only: uvicorn's own
+    default trusts loopback, so any local client (or a sidecar) could choose the address the
+    rate limit counts with a random header."""
+    trusted = settings.forwarded_allow_ips.strip()
+    return {
+        "limit_concurrency": settings.limit_concurrency,
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+    }
+
+
+def serve_metrics(settings: ServiceSettings, host: str) -> None:
+    """``/metrics`` on ``HOUSING_METRICS_PORT`` (prometheus-client's server, in this process,
+    summing every worker's files in ``PROMETHEUS_MULTIPROC_DIR``)."""
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    start_http_server(settings.metrics_port, addr=host, registry=registry)
 
 
 def run(settings: ServiceSettings, host: str, port: int, workers: int) -> None:
@@ -47,6 +86,8 @@ def run(settings: ServiceSettings, host: str, port: int, workers: int) -> None:
     from housing.service.jsonlog import logging_config
 
     created = prepare(settings, workers)
+    if settings.metrics_port is not None:
+        serve_metrics(settings, host)
     try:
         uvicorn.run(
             APP,
@@ -54,12 +95,13 @@ def run(settings: ServiceSettings, host: str, port: int, workers: int) -> None:
             host=host,
             port=port,
             workers=workers,
-            # "auto" takes uvloop and httptools where they are installed (not on Windows).
+            # "auto" takes uvloop where it is installed (not on Windows).
             loop="auto",
-            http="auto",
+            http=http_protocol(),
             log_config=logging_config(settings.log_level),
             access_log=False,
             timeout_graceful_shutdown=settings.graceful_timeout_seconds,
+            **limits(settings),
         )
     finally:
         if created:

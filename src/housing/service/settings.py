@@ -24,9 +24,29 @@ class ServiceSettings(BaseSettings):
     """How long a log write waits for a locked database before the request gets a 503."""
     api_key: SecretStr | None = None
     """Secret for ``X-API-Key`` on admin endpoints; unset means admin endpoints refuse."""
-    labeller_keys: SecretStr | None = None
+    labeller_keys: Annotated[list[SecretStr], NoDecode] = []
     """Comma-separated secrets for ``X-Labeller-Key`` on /feedback: labels sent with one (or with
     the admin key) may train; without a key feedback is anonymous (monitoring only)."""
+    read_keys: Annotated[list[SecretStr], NoDecode] = []
+    """Keys (comma-separated) that may read the log: ``GET /predictions``, ``/drift/report``,
+    ``/drift/history`` (the admin key may too); none and no admin key = those refuse."""
+    docs: bool = True
+    """Serve ``/docs``, ``/redoc`` and ``/openapi.json``; false = 404 for all three."""
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    """Serve ``/metrics`` on this port only (prometheus-client's server, same host), not on
+    the API's; unset = on the API's port."""
+    forwarded_allow_ips: str = ""
+    """Proxies (comma-separated IPs/CIDRs, "*" any) whose ``X-Forwarded-For`` sets the client
+    address the rate limit and the log see; empty = trust none, not even loopback."""
+    row_rate_limit: str = "1000/second"
+    """Houses predicted per client (``/predict`` 1, ``/predict/batch`` its row count), in
+    limits' notation; "" = off, and off with ``rate_limit``. Below 1,000 per window a full
+    batch is always refused."""
+    limit_concurrency: int | None = Field(1000, ge=1)
+    """Connections plus requests in progress per worker before uvicorn answers 503."""
+    max_header_bytes: int = Field(16_384, ge=1024)
+    """Largest request head (request line + headers): over it, 431 and the connection closed
+    (``housing.service.httpcap`` for httptools, uvicorn's own cap for h11)."""
     mlflow_tracking_uri: str = Field(
         "sqlite:///mlflow.db",
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "HOUSING_MLFLOW_TRACKING_URI"),
@@ -40,6 +60,9 @@ class ServiceSettings(BaseSettings):
     """Per-client limit in slowapi/limits notation ("100/second", "6000/minute"); "" = off."""
     max_body_bytes: int = Field(1_048_576, gt=0)
     """Larger request bodies get a 413 (a 1,000-house batch is about 200 kB)."""
+    predictions_max_bytes: int = Field(4_194_304, ge=65_536)
+    """A ``GET /predictions`` page stops before its stored rows exceed this (at most 500 rows
+    in any case); ``next_offset`` continues it."""
     cors_origins: Annotated[list[str], NoDecode] = []
     """Origins allowed by CORS, comma-separated ("*" for any); empty = no CORS headers."""
     batch_inline: bool = True
@@ -63,7 +86,14 @@ class ServiceSettings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("rate_limit")
+    @field_validator("read_keys", "labeller_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("rate_limit", "row_rate_limit")
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:
         from limits import parse_many
