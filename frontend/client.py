@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -40,8 +39,6 @@ BATCH_LIMIT = 1000
 LOG_PAGE = 500
 """Rows per GET /predictions call (the API's limit)."""
 M = TypeVar("M", bound=BaseModel)
-PARALLEL_PAGES = 4
-"""GET /predictions calls in flight at once when a page needs many pages of the log."""
 
 
 def _detail_text(detail: Any) -> str:
@@ -219,8 +216,8 @@ class ApiClient:
     ) -> list[LogRecord]:
         """GET /predictions: up to ``limit`` rows, newest first, in pages of LOG_PAGE.
 
-        After the first page the rest are fetched a few at a time in parallel: 10,000 rows are
-        20 pages, and one after the other they take most of a page-load budget.
+        Each page continues from the previous one's ``next_cursor`` (one index seek on the
+        server, however deep): rows logged while paging are neither repeated nor skipped.
         """
         params = {
             "since": since.isoformat() if since else None,
@@ -228,39 +225,23 @@ class ApiClient:
             "status": status,
             "endpoint": endpoint,
         }
-
-        def fetch(offset: int) -> LogPage:
-            size = min(LOG_PAGE, limit - offset)
-            response = self._request(
-                "GET",
-                "/predictions",
-                params={
-                    k: v
-                    for k, v in {**params, "limit": size, "offset": offset}.items()
-                    if v is not None
-                },
-            )
-            try:
-                return LogPage.model_validate_json(response.content)
-            except ValidationError as exc:
-                raise ApiError(
-                    f"the API's answer to GET /predictions is unexpected: {exc}"
-                ) from None
-
-        first = fetch(0)
-        if first.next_offset is None:
-            return first.items[:limit]
-        with ThreadPoolExecutor(max_workers=PARALLEL_PAGES) as pool:
-            rest = list(pool.map(fetch, range(first.next_offset, limit, LOG_PAGE)))
-        seen: set[str] = set()
         out: list[LogRecord] = []
-        # Rows logged while paging shift the offsets: a row may come twice, never lost.
-        for page in (first, *rest):
-            for record in page.items:
-                if record.id not in seen:
-                    seen.add(record.id)
-                    out.append(record)
+        cursor: str | None = None
+        while len(out) < limit:
+            page = self._log_page({**params, "limit": min(LOG_PAGE, limit - len(out))}, cursor)
+            out.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
         return out[:limit]
+
+    def _log_page(self, params: dict[str, Any], cursor: str | None) -> LogPage:
+        query = {k: v for k, v in {**params, "cursor": cursor}.items() if v is not None}
+        response = self._request("GET", "/predictions", params=query)
+        try:
+            return LogPage.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise ApiError(f"the API's answer to GET /predictions is unexpected: {exc}") from None
 
     # --- admin (closed loop): each call carries the API key the user typed ------------------
 
