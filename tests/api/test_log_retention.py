@@ -252,3 +252,26 @@ def test_a_new_log_file_shrinks_after_a_purge(tmp_path: Path) -> None:
     assert figures.rows == 100 and figures.last_purge is not None
     assert figures.oldest == NOW - timedelta(days=1)
     engine.dispose()
+
+
+def test_the_size_gauges_show_the_logs_figures(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    engine = _engine(tmp_path)
+    rows = [_at(200), _at(3), _at(1)]
+    prediction_log.write_rows(engine, rows)
+    retention.purge(engine, retention.RetentionSettings(archive_dir=tmp_path / "a"), NOW)
+    registry = CollectorRegistry()
+    retention.build_retention_metrics(registry).show(retention.stats(engine))
+
+    def value(name: str) -> float | None:
+        return registry.get_sample_value(name)
+
+    assert value("housing_log_rows") == 2
+    assert value("housing_log_bytes") == retention.database_bytes(engine)
+    assert value("housing_log_oldest_row_timestamp_seconds") == rows[1]["created_at"].timestamp()
+    assert value("housing_log_last_purge_timestamp_seconds") > NOW.timestamp()
+    assert value("housing_log_archive_bytes") == (
+        sum(day.bytes for day in retention.archived_days(engine).values())
+    )
+    engine.dispose()
