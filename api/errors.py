@@ -150,6 +150,11 @@ async def log_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return _body(503, str(exc))
 
 
+async def log_read_timeout(request: Request, exc: Exception) -> JSONResponse:
+    """503: a read of the log ran past HOUSING_LOG_READ_TIMEOUT_SECONDS and was stopped."""
+    return _body(503, str(exc))
+
+
 async def model_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """503: no model loaded yet (the row is logged already)."""
     return _body(503, str(exc))
@@ -174,5 +179,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(LogUnavailableError, log_unavailable)
     app.add_exception_handler(ModelUnavailableError, model_unavailable)
+    app.add_exception_handler(prediction_log.LogReadTimeoutError, log_read_timeout)
     app.add_exception_handler(PredictionFailedError, prediction_failed)
     app.add_exception_handler(Exception, unexpected_error)

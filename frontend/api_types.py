@@ -167,6 +167,7 @@ class LogPage(Loose):
 
     items: list[LogRecord]
     next_offset: int | None = None
+    next_cursor: str | None = None
 
 
 class FeatureDrift(Loose):

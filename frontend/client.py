@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -40,8 +39,6 @@ BATCH_LIMIT = 1000
 LOG_PAGE = 500
 """Rows per GET /predictions call (the API's limit)."""
 M = TypeVar("M", bound=BaseModel)
-PARALLEL_PAGES = 4
-"""GET /predictions calls in flight at once when a page needs many pages of the log."""
 
 
 def _detail_text(detail: Any) -> str:
@@ -226,8 +223,8 @@ class ApiClient:
         """GET /predictions with a read ``key``: up to ``limit`` rows, newest first, in pages
         of LOG_PAGE.
 
-        After the first page the rest are fetched a few at a time in parallel: 10,000 rows are
-        20 pages, and one after the other they take most of a page-load budget.
+        Each page continues from the previous one's ``next_cursor`` (one index seek on the
+        server, however deep): rows logged while paging are neither repeated nor skipped.
         """
         params = {
             "since": since.isoformat() if since else None,
@@ -235,51 +232,24 @@ class ApiClient:
             "status": status,
             "endpoint": endpoint,
         }
-
-        def fetch(offset: int, size: int) -> LogPage:
-            response = self._request(
-                "GET",
-                "/predictions",
-                headers=_key(key),
-                params={
-                    k: v
-                    for k, v in {**params, "limit": size, "offset": offset}.items()
-                    if v is not None
-                },
-            )
-            try:
-                return LogPage.model_validate_json(response.content)
-            except ValidationError as exc:
-                raise ApiError(
-                    f"the API's answer to GET /predictions is unexpected: {exc}"
-                ) from None
-
-        def fill(start: int) -> list[LogRecord]:
-            """Rows from ``start`` to the end of its LOG_PAGE chunk: one call, more if the API
-            cut a page short (a page stops at the API's byte cap and says where to go on)."""
-            end, rows = min((start // LOG_PAGE + 1) * LOG_PAGE, limit), []
-            offset: int | None = start
-            while offset is not None and offset < end:
-                page = fetch(offset, end - offset)
-                rows.extend(page.items)
-                offset = page.next_offset
-            return rows
-
-        first = fetch(0, min(LOG_PAGE, limit))
-        if first.next_offset is None:
-            return first.items[:limit]
-        head = [*first.items, *fill(first.next_offset)] if first.next_offset < LOG_PAGE else []
-        with ThreadPoolExecutor(max_workers=PARALLEL_PAGES) as pool:
-            rest = list(pool.map(fill, range(LOG_PAGE, limit, LOG_PAGE)))
-        seen: set[str] = set()
         out: list[LogRecord] = []
-        # Rows logged while paging shift the offsets: a row may come twice, never lost.
-        for page in (head or first.items, *rest):
-            for record in page:
-                if record.id not in seen:
-                    seen.add(record.id)
-                    out.append(record)
+        cursor: str | None = None
+        while len(out) < limit:
+            size = min(LOG_PAGE, limit - len(out))
+            page = self._log_page({**params, "limit": size}, cursor, key)
+            out.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
         return out[:limit]
+
+    def _log_page(self, params: dict[str, Any], cursor: str | None, key: str) -> LogPage:
+        query = {k: v for k, v in {**params, "cursor": cursor}.items() if v is not None}
+        response = self._request("GET", "/predictions", headers=_key(key), params=query)
+        try:
+            return LogPage.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise ApiError(f"the API's answer to GET /predictions is unexpected: {exc}") from None
 
     # --- admin (closed loop): each call carries the API key the user typed ------------------
 

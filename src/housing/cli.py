@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from housing.service.retention_cli import log_app
+
 app = typer.Typer(
     name="housing",
     help="California house values: data, training, registry, serving, monitoring, UI.",
@@ -18,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(log_app)  # `housing log archive|purge|stats|export`
 
 
 def fail(message: str, code: int = 1) -> None:

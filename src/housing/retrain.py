@@ -94,6 +94,7 @@ def feedback_frame(database_url: str, limit: int) -> tuple[pd.DataFrame, str | N
     from sqlalchemy.engine import make_url
 
     from housing.service import log as prediction_log
+    from housing.service.retention import with_archived_labels
 
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
@@ -103,7 +104,8 @@ def feedback_frame(database_url: str, limit: int) -> tuple[pd.DataFrame, str | N
     try:
         if not inspect(engine).has_table(prediction_log.prediction_log.name):
             return _no_feedback(), f"the prediction log at {url.database} has no table yet"
-        return prediction_log.labelled_inputs(engine, limit), None
+        live = prediction_log.labelled_inputs(engine, limit)
+        return with_archived_labels(live, limit), None  # rows purged by retention, too
     finally:
         engine.dispose()
 

@@ -133,6 +133,7 @@ def test_of_replicas_racing_for_the_drift_lease_exactly_one_wins(engine: sa.Engi
 def test_migrations_build_the_whole_schema(engine: sa.Engine) -> None:
     inspector = sa.inspect(engine)
     tables = {"prediction_log", "service_heartbeat", "drift_runs", "drift_reports", "drift_lease"}
+    tables |= {"log_archive", "log_retention_lease"}
     assert tables <= set(inspector.get_table_names())
     unique = {i["name"]: i["unique"] for i in inspector.get_indexes("prediction_log")}
     assert unique["ux_prediction_log_feedback_key"]
@@ -257,3 +258,58 @@ def test_the_service_logs_every_request_on_postgresql(client: TestClient) -> Non
     assert nul["raw_body"] == NUL_BODY.decode().replace("\x00", "␀")
     assert logged[mixed[4].headers["X-Request-ID"]]["inputs"]["MedInc"] == "␀"
     assert logged[batch.headers["X-Request-ID"]]["predictions"][1] is None
+
+
+def test_a_read_past_the_time_limit_is_stopped_by_statement_timeout(postgres: str) -> None:
+    import time
+
+    url = _database(postgres, "timed")
+    engine = prediction_log.create_log_engine(url, read_time_limit=0.2)
+    prediction_log.migrate(engine)
+    started = time.monotonic()
+    with pytest.raises(prediction_log.LogReadTimeoutError, match="longer than 0.2 s"):
+        with prediction_log.reading(engine) as connection:
+            connection.exec_driver_sql("SELECT pg_sleep(5)")
+    assert time.monotonic() - started < 3
+    assert prediction_log.page(engine, limit=5) == []  # the next read runs normally
+    engine.dispose()
+
+
+def test_indexes_cursor_paging_and_a_purge_with_its_archive_on_postgresql(
+    postgres: str, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from housing.service import retention
+
+    engine = prediction_log.create_log_engine(_database(postgres, "retention"))
+    prediction_log.migrate(engine)
+    names = {i["name"] for i in sa.inspect(engine).get_indexes("prediction_log")}
+    assert {"ix_prediction_log_status_created_at", "ix_prediction_log_endpoint_created_at"} <= names
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+
+    def at(days: float) -> dict:
+        row = prediction_log.new_row("/predict", status=200, inputs=typical_row(), latency_ms=1.0)
+        return dict(row, created_at=now - timedelta(days=days))
+
+    old, young, labelled = [at(100), at(95)], [at(10), at(1)], at(99)
+    label = dict(feedback_row(labelled["id"], 2.0), created_at=now - timedelta(days=98))
+    prediction_log.write_rows(engine, [*old, *young, labelled, label])
+    ids, before = [], None
+    while True:
+        page = prediction_log.page(engine, limit=2, before=before)
+        ids += [row["id"] for row in page]
+        if len(page) < 2:
+            break
+        before = (page[-1]["created_at"], page[-1]["id"])
+    assert sorted(ids) == sorted(r["id"] for r in [*old, *young, labelled, label])
+
+    settings = retention.RetentionSettings(archive_dir=tmp_path, batch_pause_seconds=0)
+    result = retention.purge(engine, settings, now)
+    kept = {row["id"] for row in prediction_log.page(engine, limit=10)}
+    assert kept == {r["id"] for r in [*young, labelled, label]}
+    assert result.deleted == 2
+    archived = retention.read_archive(tmp_path)["id"].to_pylist()
+    assert sorted(archived) == sorted(r["id"] for r in [*old, labelled, label])
+    assert retention.stats(engine).rows == 4
+    engine.dispose()

@@ -11,12 +11,13 @@ encodable as UTF-8): one hostile body must not fail the commit it shares with ot
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import re
-import uuid
+import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 import orjson
 import pandas as pd
 import sqlalchemy as sa
+import uuid6
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.types import TypeDecorator
 
@@ -81,11 +83,15 @@ prediction_log = sa.Table(
     sa.Column("label_source", sa.String(16)),
     sa.Column("feedback_token_sha256", sa.String(64)),
     sa.Index("ux_prediction_log_feedback_key", "feedback_key", unique=True),
+    # Migration 0007_log_indexes: the filters of GET /predictions and the labelled reads seek.
+    sa.Index("ix_prediction_log_status_created_at", "status", "created_at"),
+    sa.Index("ix_prediction_log_endpoint_created_at", "endpoint", "created_at"),
+    sa.Index("ix_prediction_log_endpoint_status_created_at", "endpoint", "status", "created_at"),
 )
 """``feedback_for``, ``actual`` and ``predicted_at`` are set on /feedback rows only.
 ``feedback_key`` is ``feedback_for`` on accepted feedback, and unique: a prediction gets one.
 ``label_source`` says who sent a feedback's label: ``anonymous``, ``labeller`` or ``admin``
-(only the last two may train, ``housing.retrain``)."""
+(only the last two may train, ``housing.retrain``).
 ``feedback_token_sha256``: on predictions, the hash of the token /feedback must quote."""
 
 heartbeat = sa.Table(
@@ -100,8 +106,9 @@ COLUMNS = tuple(c.name for c in prediction_log.columns)
 
 
 def new_id() -> str:
-    """A request/prediction id (32 hex digits)."""
-    return uuid.uuid4().hex
+    """A request/prediction id (32 hex digits): a UUIDv7, time-ordered, so new rows land at the
+    end of the primary key's B-tree instead of on random pages (half the WAL per row)."""
+    return uuid6.uuid7().hex
 
 
 def new_row(endpoint: str, request_id: str | None = None, **values: Any) -> dict[str, Any]:
@@ -176,10 +183,18 @@ BACKGROUND_AUTOCHECKPOINT_PAGES = 10_000
 under steady load the WAL never empties by itself, and this bounds its size."""
 
 
+JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
+"""A WAL that grew past this (one long read held it) is truncated back after a checkpoint."""
+
+
 def _sqlite_pragmas(background_checkpoints: bool) -> Any:
     def configure(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
+        # Takes effect only on a file without tables yet (a new log): purged pages can then be
+        # handed back to the file system in small steps (``PRAGMA incremental_vacuum``).
+        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT_BYTES}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         if background_checkpoints:
             cursor.execute(f"PRAGMA wal_autocheckpoint={BACKGROUND_AUTOCHECKPOINT_PAGES}")
@@ -189,9 +204,17 @@ def _sqlite_pragmas(background_checkpoints: bool) -> Any:
 
 
 def create_log_engine(
-    url: str, timeout_seconds: float = 2.0, *, background_checkpoints: bool = False
+    url: str,
+    timeout_seconds: float = 2.0,
+    *,
+    background_checkpoints: bool = False,
+    read_time_limit: float | None = None,
 ) -> Engine:
     """An engine for the log; a SQLite file gets its folder, WAL and a busy timeout.
+
+    With ``read_time_limit`` every read of this module through the engine is stopped after that
+    many seconds (``LogReadTimeoutError``): a long read on SQLite keeps the WAL from being
+    checkpointed (it grows, and every writer slows down) for as long as it runs.
 
     By default SQLite checkpoints (copies the WAL into the database, with an fsync) inside
     the commit that fills 1,000 pages, stalling that batch by 10+ ms. With
@@ -209,7 +232,59 @@ def create_log_engine(
     if sqlite:
         sa.event.listen(engine, "connect", _sqlite_pragmas(background_checkpoints))
         sa.event.listen(engine, "handle_error", _reopen_when_read_only)
+    if read_time_limit is not None:
+        _READ_LIMITS[engine] = read_time_limit
     return engine
+
+
+class LogReadTimeoutError(Exception):
+    """A read of the log ran past the engine's ``read_time_limit`` and was stopped."""
+
+
+_READ_LIMITS: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+PROGRESS_STEPS = 20_000
+"""SQLite virtual-machine steps between two looks at the clock during a timed read."""
+QUERY_CANCELED = "57014"
+"""PostgreSQL's SQLSTATE for a statement stopped by ``statement_timeout``."""
+
+
+@contextlib.contextmanager
+def reading(engine: Engine) -> Iterator[sa.Connection]:
+    """A connection for reads, stopped once the engine's ``read_time_limit`` has passed
+    (SQLite: a progress handler interrupts the statement; PostgreSQL: ``statement_timeout``
+    for this transaction)."""
+    limit = _READ_LIMITS.get(engine)
+    with engine.connect() as connection:
+        if limit is None:
+            yield connection
+            return
+        with _time_limited(connection, limit):
+            yield connection
+
+
+@contextlib.contextmanager
+def _time_limited(connection: sa.Connection, seconds: float) -> Iterator[None]:
+    name = connection.dialect.name
+    raw = connection.connection.driver_connection if name == "sqlite" else None
+    if raw is not None:
+        deadline = time.monotonic() + seconds
+        raw.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
+    elif name == "postgresql":
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}")
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        stopped = "interrupted" in str(exc.orig) if raw is not None else False
+        stopped = stopped or getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED
+        if not stopped:
+            raise
+        raise LogReadTimeoutError(
+            f"reading the prediction log took longer than {seconds:g} s and was stopped "
+            "(HOUSING_LOG_READ_TIMEOUT_SECONDS); narrow the time range or the filters"
+        ) from None
+    finally:
+        if raw is not None:
+            raw.set_progress_handler(None, 0)
 
 
 _READ_ONLY: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -247,6 +322,14 @@ def checkpoint(engine: Engine) -> None:
         _reopen_if_read_only(engine)
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+def optimize(engine: Engine) -> None:
+    """Let SQLite refresh the planner's statistics where they went stale (``PRAGMA optimize``,
+    cheap; run periodically: the indexes of migration 0005 need them to be chosen well)."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA optimize")
 
 
 def alembic_config(engine: Engine):
@@ -336,7 +419,7 @@ def count_rows(engine: Engine, endpoint: str | None = None) -> int:
     query = sa.select(sa.func.count()).select_from(prediction_log)
     if endpoint is not None:
         query = query.where(prediction_log.c.endpoint == endpoint)
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return int(connection.execute(query).scalar_one())
 
 
@@ -349,12 +432,18 @@ def page(
     until: datetime | None = None,
     status: int | None = None,
     endpoint: str | None = None,
+    before: tuple[datetime, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Log rows newest first, filtered by time range [since, until), status and endpoint."""
+    """Log rows newest first, filtered by time range [since, until), status and endpoint.
+
+    ``before`` is a cursor, the (``created_at``, ``id``) of the last row of the previous page:
+    the page starts right after it, found by one index seek however deep it is (an ``offset``
+    walks every row it skips), and rows logged meanwhile shift nothing.
+    """
     t = prediction_log
-    query = _filtered(sa.select(t), since, until, status, endpoint)
+    query = _filtered(sa.select(t), since, until, status, endpoint, before)
     query = query.order_by(t.c.created_at.desc(), t.c.id.desc())
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         result = connection.execute(query.limit(limit).offset(offset))
         return [dict(row._mapping) for row in result]
 
@@ -373,6 +462,7 @@ def bounded_page(
     until: datetime | None = None,
     status: int | None = None,
     endpoint: str | None = None,
+    before: tuple[datetime, str] | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
     """As ``page``, cut to the first rows whose stored JSON and text fit in ``max_bytes`` (one
     at least); also whether more rows follow. The database sums the sizes first, so a page of
@@ -383,8 +473,9 @@ def bounded_page(
         sa.func.coalesce(sa.func.length(sa.cast(column, sa.Text)), 0)
         for column in (t.c.inputs, t.c.raw_body, t.c.predictions, t.c.error)
     ]
-    sizes = _filtered(sa.select(t.c.id, sum(stored[1:], stored[0])), since, until, status, endpoint)
-    with engine.connect() as connection:
+    sizes = sa.select(t.c.id, sum(stored[1:], stored[0]))
+    sizes = _filtered(sizes, since, until, status, endpoint, before)
+    with reading(engine) as connection:
         found = connection.execute(sizes.order_by(*order).limit(limit + 1).offset(offset)).all()
         wanted: list[str] = []
         used = 0
@@ -405,9 +496,15 @@ def _filtered(
     until: datetime | None,
     status: int | None,
     endpoint: str | None,
+    before: tuple[datetime, str] | None = None,
 ) -> sa.Select:
-    """``query`` restricted to a time range [since, until), a status and an endpoint."""
+    """``query`` restricted to a time range [since, until), a status, an endpoint and the rows
+    after a cursor ``before``."""
     t = prediction_log
+    if before is not None:
+        at, row_id = before
+        # "<=" on the indexed column alone bounds the seek; the OR only settles ties.
+        query = query.where(t.c.created_at <= at, sa.or_(t.c.created_at < at, t.c.id < row_id))
     if since is not None:
         query = query.where(t.c.created_at >= since)
     if until is not None:
@@ -440,7 +537,7 @@ def find_prediction(engine: Engine, prediction_id: str) -> LoggedPrediction | No
     query = sa.select(*columns).where(
         t.c.id == request_id, t.c.endpoint == endpoint, t.c.status == 200
     )
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         row = connection.execute(query).first()
     if row is None:
         return None
@@ -457,13 +554,22 @@ def find_prediction(engine: Engine, prediction_id: str) -> LoggedPrediction | No
     )
 
 
+def has_accepted_feedback(engine: Engine) -> bool:
+    """Whether any feedback was accepted (one seek in ``feedback_key``'s index): until then the
+    labelled reads have nothing to find and need not run."""
+    key = prediction_log.c.feedback_key
+    query = sa.select(key).where(key.is_not(None)).limit(1)
+    with reading(engine) as connection:
+        return connection.execute(query).first() is not None
+
+
 def feedback_exists(engine: Engine, prediction_id: str) -> bool:
     """Whether feedback for ``prediction_id`` was already recorded."""
     t = prediction_log
     query = sa.select(t.c.id).where(
         t.c.feedback_for == prediction_id, t.c.endpoint == FEEDBACK, t.c.status == 200
     )
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return connection.execute(query.limit(1)).first() is not None
 
 
@@ -477,7 +583,7 @@ def recent_inputs(engine: Engine, limit: int) -> pd.DataFrame:
     )
     houses: list[dict[str, Any]] = []
     offset = 0
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         while len(houses) < limit:
             rows = connection.execute(query.limit(limit).offset(offset)).all()
             for row in rows:
@@ -516,8 +622,11 @@ def labelled_predictions(engine: Engine, limit: int) -> pd.DataFrame:
         .order_by(t.c.created_at.desc())
         .limit(limit)
     )
-    with engine.connect() as connection:
-        rows = [dict(row._mapping) for row in connection.execute(query)]
+    rows: list[dict[str, Any]] = []
+    # The monitor asks every tick: with no feedback ever, skip the query (one index seek).
+    if has_accepted_feedback(engine):
+        with reading(engine) as connection:
+            rows = [dict(row._mapping) for row in connection.execute(query)]
     columns = ["prediction", "actual", "created_at", "model_version", "prediction_id"]
     frame = pd.DataFrame(rows, columns=columns).drop_duplicates("prediction_id", keep="first")
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
@@ -533,8 +642,6 @@ def labelled_inputs(engine: Engine, limit: int) -> pd.DataFrame:
     A batch prediction's id names its row (``<request id>-<row>``). If one prediction got
     feedback twice (a race), the newest feedback counts.
     """
-    from housing.features import TARGET
-
     t = prediction_log
     labels_query = (
         sa.select(t.c.feedback_for, t.c.actual, t.c.label_source)
@@ -543,7 +650,7 @@ def labelled_inputs(engine: Engine, limit: int) -> pd.DataFrame:
         .limit(limit)
     )
     inputs: dict[str, Any] = {}
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         labels = connection.execute(labels_query).all()
         wanted = sorted({label.feedback_for.partition("-")[0] for label in labels})
         for start in range(0, len(wanted), 500):  # bounded IN lists
@@ -553,13 +660,26 @@ def labelled_inputs(engine: Engine, limit: int) -> pd.DataFrame:
                 t.c.status == 200,
             )
             inputs.update({row.id: row.inputs for row in connection.execute(query)})
+    return labelled_frame(
+        [(label.feedback_for, label.actual, label.label_source) for label in labels], inputs
+    )
+
+
+def labelled_frame(
+    labels: Sequence[tuple[str, float, str | None]], inputs: dict[str, Any]
+) -> pd.DataFrame:
+    """``labelled_inputs``'s frame from (prediction id, actual, label source) triples, newest
+    first, and the logged inputs of their requests by request id (also used for archived rows;
+    a label archived before sources were recorded has none, so it never trains)."""
+    from housing.features import TARGET
+
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for label in labels:
-        if label.feedback_for in seen:
+    for prediction_id, actual, source in labels:
+        if prediction_id in seen:
             continue
-        seen.add(label.feedback_for)
-        request_id, _, index = label.feedback_for.partition("-")
+        seen.add(prediction_id)
+        request_id, _, index = prediction_id.partition("-")
         house = inputs.get(request_id)
         if index:
             house = (
@@ -569,11 +689,7 @@ def labelled_inputs(engine: Engine, limit: int) -> pd.DataFrame:
             features = {name: house.get(name) for name in FEATURE_NAMES}
             rows.append(
                 features
-                | {
-                    TARGET.name: label.actual,
-                    "prediction_id": label.feedback_for,
-                    "label_source": label.label_source,
-                }
+                | {TARGET.name: actual, "prediction_id": prediction_id, "label_source": source}
             )
     columns = [*FEATURE_NAMES, TARGET.name, "prediction_id", "label_source"]
     frame = pd.DataFrame(rows, columns=columns)

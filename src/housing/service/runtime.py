@@ -41,7 +41,10 @@ class Runtime:
         """Migrate the log, load the model if there is one, start the batcher."""
         metrics = metrics or build_metrics()
         engine = prediction_log.create_log_engine(
-            settings.database_url, settings.database_timeout_seconds, background_checkpoints=True
+            settings.database_url,
+            settings.database_timeout_seconds,
+            background_checkpoints=True,
+            read_time_limit=settings.log_read_timeout_seconds,
         )
         await asyncio.to_thread(prediction_log.migrate, engine)
         holder = ModelHolder(settings, metrics, loader)
@@ -67,12 +70,17 @@ class Runtime:
         await self.batcher.stop()
         self.engine.dispose()
 
-    async def checkpoint_log(self, interval: float = 1.0) -> None:
-        """Checkpoint the SQLite log every ``interval`` s off the event loop (until cancelled)."""
+    async def checkpoint_log(self, interval: float = 1.0, optimize_every: int = 3600) -> None:
+        """Checkpoint the SQLite log every ``interval`` s off the event loop (until cancelled),
+        and refresh its planner statistics every ``optimize_every`` checkpoints."""
+        ticks = 0
         while True:
             await asyncio.sleep(interval)
+            ticks += 1
             try:
                 await asyncio.to_thread(prediction_log.checkpoint, self.engine)
+                if ticks % optimize_every == 0:
+                    await asyncio.to_thread(prediction_log.optimize, self.engine)
             except Exception as exc:  # a locked or lost database: the next try may succeed
                 logger.warning("log checkpoint failed: %s", exc)
 

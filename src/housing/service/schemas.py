@@ -310,6 +310,8 @@ class LogPage(BaseModel):
     limit: int
     offset: int
     next_offset: int | None
+    next_cursor: str | None = None
+    """Pass as ``cursor`` for the next page (a seek, whatever the depth; offsets are capped)."""
 
 
 class Health(BaseModel):

@@ -22,6 +22,9 @@ class ServiceSettings(BaseSettings):
     """Prediction log: any SQLAlchemy URL (SQLite file by default, PostgreSQL for replicas)."""
     database_timeout_seconds: float = Field(2.0, gt=0)
     """How long a log write waits for a locked database before the request gets a 503."""
+    log_read_timeout_seconds: float = Field(1.0, gt=0)
+    """Longest read of the log (GET /predictions, the monitor's queries) before it is stopped
+    and answered 503: on SQLite a long read keeps the WAL from being checkpointed."""
     api_key: SecretStr | None = None
     """Secret for ``X-API-Key`` on admin endpoints; unset means admin endpoints refuse."""
     labeller_keys: Annotated[list[SecretStr], NoDecode] = []

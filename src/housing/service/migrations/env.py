@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from alembic import context
 
 import housing.monitoring.store  # noqa: F401  (registers the drift tables on ``metadata``)
+import housing.service.retention  # noqa: F401  (and the retention tables)
 from housing.service.log import metadata
 
 config = context.config
