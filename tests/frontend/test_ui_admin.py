@@ -1,5 +1,6 @@
 """The Admin page through Streamlit's AppTest against a live API with an API key: upload a batch
-(refused with its rows, then stored), start a real retrain, follow it to the gate's decision."""
+(refused with its rows, then stored), start a real retrain, follow it to the gate's decision;
+approve a version waiting for approval and see it served."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -23,6 +25,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture
 def admin_api(registry_copy: str, trained_registry: str, tmp_path: Path) -> Iterator[str]:
     """An API with an API key on a private copy of the registry and of the prepared data."""
+    with live_admin_api(registry_copy, trained_registry, tmp_path) as url:
+        yield url
+
+
+@contextmanager
+def live_admin_api(registry_copy: str, trained_registry: str, tmp_path: Path) -> Iterator[str]:
+    """`admin_api`, for a test that changes the registry before the API starts."""
     source = Path(trained_registry.removeprefix("sqlite:///")).parent / "data" / "processed"
     shutil.copytree(source, tmp_path / "data" / "processed")
     params = tmp_path / "params.yaml"
@@ -124,3 +133,44 @@ def test_upload_retrain_and_follow_the_job(
     text = "\n".join(m.value for m in at.markdown)
     assert ("**Promoted.**" if moved else "**Not promoted.**") in text
     assert job_id in text
+
+
+def pending_version(uri: str) -> str:
+    """A version gated as an alert's retrain leaves it: passed, waiting for approval (the
+    champion's own model registered again; the real rules are tested in tests/unit)."""
+    from mlflow import MlflowClient
+
+    from housing import registry
+    from housing.gate import Verdict
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    champion = registry.champion(client, "california-housing")
+    version = registry.register(
+        client, "california-housing", champion.source, champion.run_id, {"candidate": "linear"}
+    )
+    passing = Verdict((), {"validation": "validation RMSE planted for this test"})
+    decision = registry.gate(
+        client, "california-housing", version, lambda _: passing, auto_promote=False
+    )
+    assert decision.pending
+    return str(version.version)
+
+
+def test_an_admin_approves_a_pending_version_on_the_admin_page(
+    registry_copy: str, trained_registry: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waiting = pending_version(registry_copy)
+    with live_admin_api(registry_copy, trained_registry, tmp_path) as url:
+        assert httpx.get(f"{url}/model").json()["version"] != waiting
+        at = admin_page(url, monkeypatch)
+        at.text_input(key="admin-api-key").set_value(ADMIN_KEY).run()
+        assert not at.exception and not at.error
+        text = "\n".join(m.value for m in at.markdown)
+        assert f"**v{waiting}** (linear): passes the gate" in text
+        assert "waiting for an admin" in text
+        at.button(key=f"admin-approve-{waiting}").click().run()
+        assert not at.exception and not at.error
+        assert any(f"v{waiting} is the champion" in s.value for s in at.success)
+        assert httpx.get(f"{url}/model").json()["version"] == waiting
+        at.run()
+        assert not [b for b in at.button if b.key == f"admin-approve-{waiting}"]
