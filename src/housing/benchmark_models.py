@@ -241,6 +241,19 @@ def sample_rows(frame: pd.DataFrame, rows: int | None, seed: int) -> pd.DataFram
     return frame.sample(n=rows, random_state=seed).reset_index(drop=True)
 
 
+def seeds_given(options: Sequence[int] | None, extra: Sequence[str]) -> list[int]:
+    """``--seeds 0 1 2`` on the command line: Click gives an option one value, so the values
+    after the first arrive as extra arguments. No ``--seeds``: the default five."""
+    if options is None and not extra:
+        return list(Protocol().seeds)
+    if options is None:
+        raise ValueError(f"unexpected argument(s) {' '.join(extra)} (seeds go after --seeds)")
+    bad = [value for value in extra if not value.isdigit()]
+    if bad:
+        raise ValueError(f"--seeds takes non-negative integers; got {' '.join(bad)}")
+    return [*options, *(int(value) for value in extra)]
+
+
 def check_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
     """The seeds as a tuple; one or more distinct, non-negative."""
     if not seeds:

@@ -174,11 +174,13 @@ def train(
     typer.echo(f"done in {summary['seconds']:.1f} s")
 
 
-@app.command("benchmark-models")
+@app.command("benchmark-models", context_settings={"allow_extra_args": True})
 def benchmark_models(
+    ctx: typer.Context,
     seeds: Annotated[
-        list[int], typer.Option(help="Split seeds (one random 70/10/20 split each).")
-    ] = [0, 1, 2, 3, 42],
+        list[int] | None,
+        typer.Option(help="Split seeds, one random 70/10/20 split each: --seeds 0 1 2 3 42."),
+    ] = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Where to write the JSON result.")
     ] = None,
@@ -206,7 +208,7 @@ def benchmark_models(
     settings = get_settings()
     try:
         protocol = bench.Protocol(
-            seeds=bench.check_seeds(seeds),
+            seeds=bench.check_seeds(bench.seeds_given(seeds, ctx.args)),
             spatial_folds=spatial_folds,
             spatial_clusters=spatial_clusters,
         )

@@ -74,7 +74,7 @@ def test_benchmark_command_on_a_sample(
     tmp_path: Path, quick_params_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "bench.json"
-    args = ["--seeds", "0", "--seeds", "7", "--rows", "600", "--spatial-folds", "2"]
+    args = ["--seeds", "0", "7", "--rows", "600", "--spatial-folds", "2"]
     args += ["--spatial-clusters", "6", "--json", str(out)]
     result = _run(args, quick_params_file, monkeypatch)
     assert result.exit_code == 0, result.output
@@ -107,3 +107,6 @@ def test_benchmark_command_refuses_repeated_seeds(
     assert result.output.strip() == (
         "error: --seeds must be distinct non-negative integers; got [1, 1]"
     )
+    result = _run(["--seeds", "1", "two"], quick_params_file, monkeypatch)
+    assert result.exit_code == 1
+    assert result.output.strip() == "error: --seeds takes non-negative integers; got two"

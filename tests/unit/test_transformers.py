@@ -283,3 +283,22 @@ def test_encoders_fitted_with_nearest_neighbors_still_transform_the_same() -> No
     # Models registered before the KD-tree change hold a NearestNeighbors index.
     encoder.neighbors_ = NearestNeighbors(algorithm="kd_tree").fit(X.to_numpy())
     np.testing.assert_array_equal(encoder.transform(query), expected)
+
+
+def test_the_pipeline_features_of_a_training_house_never_read_its_label() -> None:
+    # Through the feature union (all 8 inputs reach the encoder): a training house's label
+    # can change without moving its own features, but it moves its neighbours'.
+    raw, y = _raw_houses(80, seed=3)
+    poisoned = y.copy()
+    poisoned[5] = 1_000.0
+    union = feature_union(n_neighbors=5, seed=0)
+    before = union.fit(raw, y).transform(raw)
+    after = union.fit(raw, poisoned).transform(raw)
+    np.testing.assert_array_equal(after[5], before[5])
+    coords = raw[["Latitude", "Longitude"]].to_numpy()
+    distances = np.linalg.norm(coords[:, None] - coords[None], axis=2)
+    np.fill_diagonal(distances, np.inf)
+    beside = np.argsort(distances, axis=1)[:, :5]  # each house's five nearest others
+    moved = after[:, -7] > before[:, -7] + 100  # the mean of five neighbours' labels
+    np.testing.assert_array_equal(moved, (beside == 5).any(axis=1))
+    assert moved.any()
