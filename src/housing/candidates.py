@@ -29,8 +29,29 @@ CANDIDATES: tuple[str, ...] = ("linear", "random_forest", "gradient_boosting")
 """Candidate names, as logged in the ``housing.candidate`` tag and the registry."""
 
 
+NEIGHBOUR_SCALES: tuple[int, ...] = (5, 30)
+"""Neighbourhood sizes averaged besides ``n_neighbors`` (the street and the district)."""
+
+
+def neighbour_encoder(n_neighbors: int, seed: int) -> NeighbourTargetEncoder:
+    """The neighbours' mean target at three scales, distance-weighted, its spread, and their
+    value-to-income ratio at this house's income.
+
+    Chosen on five split seeds (README, "Model quality"): together they lowered the boosted
+    trees' five-split test RMSE by about 0.005 and the forest's by about 0.008.
+    """
+    return NeighbourTargetEncoder(
+        n_neighbors=n_neighbors,
+        random_state=seed,
+        scales=NEIGHBOUR_SCALES,
+        weighted=True,
+        spread=True,
+        relative_to="MedInc",
+    )
+
+
 def feature_union(n_neighbors: int, seed: int) -> ArrayFeatureUnion:
-    """Raw features + rotated coordinates + ratios + out-of-fold neighbour target.
+    """Raw features + rotated coordinates + ratios + out-of-fold neighbour target statistics.
 
     An ``ArrayFeatureUnion`` rather than a ``ColumnTransformer``: same columns, same values,
     but ~0.5 ms instead of ~3.4 ms per predict call, which the service pays once per batch.
@@ -39,7 +60,7 @@ def feature_union(n_neighbors: int, seed: int) -> ArrayFeatureUnion:
         [
             ("rotated", RotatedCoordinates()),
             ("ratios", RatioFeatures()),
-            ("neighbours", NeighbourTargetEncoder(n_neighbors=n_neighbors, random_state=seed)),
+            ("neighbours", neighbour_encoder(n_neighbors, seed)),
         ],
         columns=list(FEATURE_NAMES),
     )

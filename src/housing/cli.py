@@ -178,6 +178,62 @@ def train(
     typer.echo(f"done in {summary['seconds']:.1f} s")
 
 
+@app.command("benchmark-models", context_settings={"allow_extra_args": True})
+def benchmark_models(
+    ctx: typer.Context,
+    seeds: Annotated[
+        list[int] | None,
+        typer.Option(help="Split seeds, one random 70/10/20 split each: --seeds 0 1 2 3 42."),
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Where to write the JSON result.")
+    ] = None,
+    spatial_folds: Annotated[
+        int, typer.Option(min=0, help="Folds of the spatial hold-out (0: skip it).")
+    ] = 5,
+    spatial_clusters: Annotated[
+        int, typer.Option(min=2, help="k-means clusters of the coordinates.")
+    ] = 50,
+    rows: Annotated[
+        int | None, typer.Option(min=50, help="Benchmark on this many sampled rows only.")
+    ] = None,
+    source: Annotated[
+        Path | None, typer.Option(help="Data file as for `housing data` (default: scikit-learn's).")
+    ] = None,
+) -> None:
+    """Every candidate on several split seeds and a spatial hold-out: mean ± sd test metrics."""
+    from housing import benchmark_models as bench
+    from housing.data import DataSourceError, ParamsError, load_source
+    from housing.fileio import atomic_write_json
+    from housing.settings import get_settings
+    from housing.train import load_params
+    from housing.validation import DataValidationError
+
+    settings = get_settings()
+    try:
+        protocol = bench.Protocol(
+            seeds=bench.check_seeds(bench.seeds_given(seeds, ctx.args)),
+            spatial_folds=spatial_folds,
+            spatial_clusters=spatial_clusters,
+        )
+        params = load_params(settings.params_file)
+        frame = bench.sample_rows(load_source(source).frame, rows, protocol.spatial_seed)
+    except DataValidationError as exc:
+        for line in exc.lines():
+            typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(2) from None
+    except DataSourceError as exc:
+        fail(str(exc), 2)
+    except (ParamsError, ValueError, OSError) as exc:
+        fail(str(exc))
+    summary = bench.benchmark(frame, params, protocol).summary()
+    out = json_path or settings.reports_dir / "benchmark_models.json"
+    atomic_write_json(out, summary)
+    for line in bench.table(summary):
+        typer.echo(line)
+    typer.echo(f"wrote {out} ({summary['rows']} rows, {summary['seconds']:.0f} s)")
+
+
 def _registry_client():
     """Settings and a client for the registry commands, after a fail-fast reachability check."""
     from mlflow import MlflowClient

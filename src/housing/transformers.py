@@ -201,13 +201,26 @@ class RatioFeatures(TransformerMixin, BaseEstimator):
 
 
 class NeighbourTargetEncoder(TransformerMixin, BaseEstimator):
-    """Mean target of the ``n_neighbors`` nearest training houses in (latitude, longitude).
+    """Target statistics of the nearest training houses in (latitude, longitude).
 
     Location drives value, and neighbouring block groups' prices say more about it than any
     single coordinate. Like scikit-learn's ``TargetEncoder`` this is *cross-fitted*:
     ``fit_transform`` returns out-of-fold values (each training row's neighbours come from the
     other folds, so its own target never enters its feature), while ``transform`` uses all
     training rows. Distance is Euclidean in degrees, which is close enough at k ~ 10.
+
+    Besides the mean of the ``n_neighbors`` nearest targets it can add the means over other
+    neighbourhood sizes (``scales``: the street and the district), an inverse-distance-weighted
+    mean, the targets' standard deviation (how mixed the neighbourhood is) and, with
+    ``relative_to`` (income), the neighbours' value-to-income ratio applied to the row's own
+    income, with the neighbours' mean income (a richer house than its street is worth more).
+
+    **Self-match.** ``transform`` on a row equal, in every input column, to a stored training
+    row leaves that one training row out (and takes the next neighbour instead): predicting a
+    training house then sees its neighbours' labels, never its own, the same as a new house
+    at that spot — so a prediction for a house already in the training data (the closed loop
+    retrains on feedback) is an estimate, not a look-up of its label. Other houses at the same
+    coordinates (most test rows share coordinates with some training row) stay neighbours.
 
     Parameters
     ----------
@@ -216,13 +229,24 @@ class NeighbourTargetEncoder(TransformerMixin, BaseEstimator):
     longitude : str or int, default="Longitude"
         Longitude column, by name (DataFrame input) or position.
     n_neighbors : int, default=10
-        Neighbours averaged (fewer when the training set is smaller).
+        Neighbours averaged (fewer when the training set is smaller); also the neighbourhood
+        of ``weighted`` and ``spread``.
     cv : int, default=5
         Folds of the cross-fitting in ``fit_transform``.
     shuffle : bool, default=True
         Shuffle rows before splitting into folds.
     random_state : int, RandomState instance or None, default=None
         Seeds the fold shuffle.
+    scales : sequence of int, default=()
+        More neighbourhood sizes, one mean target column each.
+    weighted : bool, default=False
+        Add the mean of the ``n_neighbors`` targets weighted by ``1 / (distance + 0.01°)``
+        (0.01° is ~1 km, so houses at the same coordinates weigh 100, not infinitely much).
+    spread : bool, default=False
+        Add the standard deviation of the ``n_neighbors`` targets.
+    relative_to : str or int, default=None
+        A column ``c`` (by name or position): add ``c * mean(target / c)`` and ``mean(c)`` over
+        the ``n_neighbors``; ``c`` is floored at 0.05 in the division.
 
     Attributes
     ----------
@@ -237,8 +261,14 @@ class NeighbourTargetEncoder(TransformerMixin, BaseEstimator):
         ~0.3 ms of joblib and validation to every call, which a served model pays per request.
     target_ : ndarray of shape (n_samples,)
         Training targets, aligned with ``neighbors_``.
+    points_ : ndarray of shape (n_samples, n_features_in_)
+        Training rows, aligned with ``neighbors_``, to recognise a self-match.
     n_neighbors_ : int
         Neighbours actually averaged by ``transform``.
+    scales_ : tuple of int
+        ``scales`` as used (each at most the number of training rows).
+    relative_index_ : int or None
+        Position of the ``relative_to`` column.
 
     See Also
     --------
@@ -252,6 +282,8 @@ class NeighbourTargetEncoder(TransformerMixin, BaseEstimator):
     ...     X, [1.0, 3.0, 10.0, 20.0])
     >>> enc.transform([[0.0, 0.4], [5.0, 5.4]]).tolist()
     [[2.0], [15.0]]
+    >>> enc.set_params(n_neighbors=1).fit(X, [1.0, 3.0, 10.0, 20.0]).transform(X[:1]).tolist()
+    [[3.0]]
     """
 
     def __init__(
@@ -262,6 +294,10 @@ class NeighbourTargetEncoder(TransformerMixin, BaseEstimator):
         cv: int = 5,
         shuffle: bool = True,
         random_state=None,
+        scales: Sequence[int] = (),
+        weighted: bool = False,
+        spread: bool = False,
+        relative_to: Column | None = None,
     ) -> None:
         self.latitude = latitude
         self.longitude = longitude
@@ -269,6 +305,10 @@ class NeighbourTargetEncoder(TransformerMixin, BaseEstimator):
         self.cv = cv
         self.shuffle = shuffle
         self.random_state = random_state
+        self.scales = scales
+        self.weighted = weighted
+        self.spread = spread
+        self.relative_to = relative_to
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -276,10 +316,13 @@ class NeighbourTargetEncoder(TransformerMixin, BaseEstimator):
         return tags
 
     def _check_params(self) -> None:
-        for name in ("n_neighbors", "cv"):
-            value = getattr(self, name)
+        for name, value in [
+            ("n_neighbors", self.n_neighbors),
+            ("cv", self.cv),
+            *(("scales", k) for k in self.scales),
+        ]:
             if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"NeighbourTargetEncoder: {name} must be an int >= 1")
+                raise ValueError(f"NeighbourTargetEncoder: {name} must be ints >= 1")
         if self.cv < 2:
             raise ValueError("NeighbourTargetEncoder: cv must be >= 2 to cross-fit")
 
@@ -287,7 +330,13 @@ class NeighbourTargetEncoder(TransformerMixin, BaseEstimator):
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         self.coordinate_indices_ = _check_coordinates(self)
-        return X[:, list(self.coordinate_indices_)], np.asarray(y, dtype=np.float64)
+        self.relative_index_ = (
+            None if self.relative_to is None else _column_index(self, self.relative_to, "relative")
+        )
+        return X, np.asarray(y, dtype=np.float64)
+
+    def _coords(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        return np.ascontiguousarray(X[:, list(self.coordinate_indices_)])
 
     @staticmethod
     def _index(coords: np.ndarray) -> KDTree:
@@ -295,54 +344,121 @@ class NeighbourTargetEncoder(TransformerMixin, BaseEstimator):
         # is NearestNeighbors' own, so neighbours (and ties) are those it would have found.
         return KDTree(np.ascontiguousarray(coords), leaf_size=30, metric="euclidean")
 
-    def _neighbours(self, index: KDTree | NearestNeighbors, coords: np.ndarray, k: int):
+    @staticmethod
+    def _query(index: KDTree | NearestNeighbors, coords: np.ndarray, k: int):
+        """(distances, indices) of the ``k`` nearest, nearest first."""
         if isinstance(index, NearestNeighbors):  # models fitted before the KDTree change
-            return index.kneighbors(coords, k, return_distance=False)
-        return index.query(coords, k, return_distance=False)
+            return index.kneighbors(coords, k, return_distance=True)
+        return index.query(coords, k, return_distance=True)
 
     def fit(self, X, y) -> NeighbourTargetEncoder:  # noqa: N803
         """Index all training coordinates with their targets (used by ``transform``)."""
         return self._fit_index(*self._validated(X, y))
 
-    def _fit_index(self, coords: np.ndarray, target: np.ndarray) -> NeighbourTargetEncoder:
-        self.neighbors_ = self._index(coords)
+    def _fit_index(self, X: np.ndarray, target: np.ndarray) -> NeighbourTargetEncoder:  # noqa: N803
+        self.neighbors_ = self._index(self._coords(X))
         self.target_ = target
+        self.points_ = np.array(X, dtype=np.float64)  # a copy: the caller's array may change
         self.n_neighbors_ = min(self.n_neighbors, len(target))
+        self.scales_ = tuple(min(int(k), len(target)) for k in self.scales)
         return self
 
+    def _fitted_options(self) -> tuple[tuple[int, ...], bool, bool]:
+        # Models fitted before scales/weighted/spread existed have none of them.
+        weighted, spread = (bool(getattr(self, name, False)) for name in ("weighted", "spread"))
+        return getattr(self, "scales_", ()), weighted, spread
+
     def transform(self, X) -> np.ndarray:  # noqa: N803
-        """Mean training target of each row's nearest training neighbours."""
+        """Neighbour target statistics of each row from all training rows (no self-match)."""
         check_is_fitted(self)
         return self._transform_array(validate_data(self, X, dtype=np.float64, reset=False))
 
     def _transform_array(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
         # The math of ``transform`` on an input already checked (``ArrayFeatureUnion``).
-        coords = X[:, list(self.coordinate_indices_)]
-        neighbours = self._neighbours(self.neighbors_, coords, self.n_neighbors_)
-        return self.target_[neighbours].mean(axis=1, keepdims=True)
+        scales, _, _ = self._fitted_options()
+        k = max((self.n_neighbors_, *scales))
+        n = len(self.target_)
+        distances, indices = self._query(self.neighbors_, self._coords(X), min(k + 1, n))
+        keep = np.ones(indices.shape, dtype=bool)
+        points = getattr(self, "points_", None)  # None: fitted before the self-match rule
+        if points is not None:
+            same = (distances == 0) & np.all(points[indices] == X[:, None, :], axis=2)
+            own = same & (np.cumsum(same, axis=1) == 1)  # one row is the house itself
+            alone = own.all(axis=1)  # a one-row training set: its own target is all there is
+            keep = ~own | alone[:, None]
+        keep &= np.cumsum(keep, axis=1) <= k
+        return self._statistics(distances, indices, keep, X)
+
+    def _statistics(self, distances, indices, keep, X) -> np.ndarray:  # noqa: N803
+        """The output columns for rows ``X`` from their training neighbours ``indices``
+        (nearest first) where ``keep``."""
+        scales, weighted, spread = self._fitted_options()
+        targets = self.target_[indices]
+        rank = np.cumsum(keep, axis=1)
+
+        def within(size: int) -> np.ndarray:
+            return keep & (rank <= size)
+
+        base = within(self.n_neighbors_)
+        columns = [_masked_mean(targets, base)]
+        columns.extend(_masked_mean(targets, within(size)) for size in scales)
+        if weighted:
+            columns.append(_masked_mean(targets, base / (distances + _WEIGHT_OFFSET)))
+        if spread:
+            deviation = (targets - columns[0][:, None]) ** 2
+            columns.append(np.sqrt(_masked_mean(deviation, base)))
+        relative = getattr(self, "relative_index_", None)
+        if relative is not None:
+            values = self.points_[indices, relative]
+            ratio = _masked_mean(targets / np.maximum(values, _RATIO_FLOOR), base)
+            columns += [X[:, relative] * ratio, _masked_mean(values, base)]
+        return np.column_stack(columns)
 
     def fit_transform(self, X, y, **fit_params) -> np.ndarray:  # noqa: N803
         """Fit on all rows, but return out-of-fold values so no row sees its own target."""
-        coords, target = self._validated(X, y)
+        X, target = self._validated(X, y)
         if len(target) < self.cv:
             raise ValueError(
                 f"NeighbourTargetEncoder: cv={self.cv} folds need at least {self.cv} samples; "
                 f"got {len(target)} sample(s)"
             )
-        out = np.empty((len(target), 1))
+        coords = self._coords(X)
+        self._fit_index(X, target)  # n_neighbors_ etc. (refitted on every row below)
+        out = np.empty((len(target), len(self.get_feature_names_out())))
         folds = KFold(self.cv, shuffle=self.shuffle, random_state=self.random_state)
         for fit_rows, out_rows in folds.split(coords):
-            k = min(self.n_neighbors, len(fit_rows))
-            index = self._index(coords[fit_rows])
-            neighbours = self._neighbours(index, coords[out_rows], k)
-            out[out_rows, 0] = target[fit_rows][neighbours].mean(axis=1)
-        self._fit_index(coords, target)
+            k = min(max((self.n_neighbors, *self.scales)), len(fit_rows))
+            distances, indices = self._query(self._index(coords[fit_rows]), coords[out_rows], k)
+            keep = np.ones(indices.shape, dtype=bool)
+            out[out_rows] = self._statistics(distances, fit_rows[indices], keep, X[out_rows])
         return out
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """A single ``neighbour_target`` column."""
+        """``neighbour_target``, then ``neighbour_target_k<size>`` per scale, ``_weighted``,
+        ``_sd``."""
         check_is_fitted(self)
-        return np.asarray(["neighbour_target"], dtype=object)
+        scales, weighted, spread = self._fitted_options()
+        sizes = tuple(getattr(self, "scales", ()))[: len(scales)]
+        names = ["neighbour_target", *(f"neighbour_target_k{k}" for k in sizes)]
+        names += ["neighbour_target_weighted"] * weighted + ["neighbour_target_sd"] * spread
+        relative = getattr(self, "relative_index_", None)
+        if relative is not None:
+            given = getattr(self, "feature_names_in_", None)
+            column = f"x{relative}" if given is None else given[relative]
+            names += [f"neighbour_target_per_{column}", f"neighbour_{column}"]
+        return np.asarray(names, dtype=object)
+
+
+_WEIGHT_OFFSET = 0.01
+"""Degrees added to every distance before inverting it (see ``NeighbourTargetEncoder``)."""
+_RATIO_FLOOR = 0.05
+"""Smallest divisor of ``relative_to`` ratios (the data's incomes start at 0.4999)."""
+
+
+def _masked_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Row means of ``values`` weighted by ``weights`` (a boolean mask or non-negative floats)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    return (values * weights).sum(axis=1) / weights.sum(axis=1)
 
 
 class ArrayFeatureUnion(TransformerMixin, BaseEstimator):
