@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import statistics
 import time
 import uuid
 from collections.abc import Iterator
@@ -39,8 +40,9 @@ LEASE_SECONDS = 60.0
 """A purge claim lapses this long after its holder's last renewal (it renews every batch)."""
 READ_CHUNK_ROWS = 20_000
 """Rows per read while archiving: each read is short, so none holds the SQLite WAL for long."""
-VACUUM_STEP_PAGES = 1024
-"""Free pages handed back to the file system per step after a purge (4 MiB of 4 KiB pages)."""
+VACUUM_STEP_PAGES = 256
+"""Free pages handed back to the file system per step after a purge (1 MiB of 4 KiB pages):
+each step moves pages inside the file under the write lock, so steps stay small."""
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -60,7 +62,7 @@ class RetentionSettings(BaseSettings):
     """How often each API process tries to purge (one of them wins the lease)."""
     batch_rows: int = Field(1000, ge=1)
     """Rows per delete: each batch holds the write lock for a few tens of ms."""
-    batch_pause_seconds: float = Field(0.02, ge=0)
+    batch_pause_seconds: float = Field(0.1, ge=0)
     """Pause between two batches, so queued request commits go first."""
 
 
@@ -428,6 +430,8 @@ class PurgeResult:
     kept_labelled: int = 0
     vacuumed_pages: int = 0
     seconds: float = 0.0
+    batch_ms: list[float] = field(default_factory=list)
+    """How long each delete batch's transaction took (it holds the write lock that long)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -436,6 +440,11 @@ class PurgeResult:
             "deleted": self.deleted,
             "vacuumed_pages": self.vacuumed_pages,
             "seconds": round(self.seconds, 3),
+            "batches": len(self.batch_ms),
+            "batch_ms_median": (
+                round(statistics.median(self.batch_ms), 1) if self.batch_ms else None
+            ),
+            "batch_ms_max": round(max(self.batch_ms), 1) if self.batch_ms else None,
         }
 
 
@@ -458,6 +467,7 @@ def _delete_batches(
     holder: str,
     before: datetime,
     keep_labelled: bool,
+    timings: list[float],
 ) -> int:
     """Delete rows created before ``before`` (but the labelled ones if ``keep_labelled``),
     ``batch_rows`` per transaction, walking ``created_at`` forward past the kept ones."""
@@ -473,12 +483,14 @@ def _delete_batches(
         if keep_labelled:
             query = query.where(~_labelled(t))
         query = query.order_by(t.c.created_at, t.c.id).limit(settings.batch_rows)
+        started = time.perf_counter()
         with engine.begin() as connection:
             renew(connection, holder)
             batch = connection.execute(query).all()
             if batch:
                 ids = [row.id for row in batch]
                 connection.execute(t.delete().where(t.c.id.in_(ids)))
+        timings.append((time.perf_counter() - started) * 1000)
         if not batch:
             return deleted
         deleted += len(batch)
@@ -524,9 +536,13 @@ def purge(
         result.archived = archive(engine, settings, now)
         cut = cutoffs(settings, now)
         if cut.all_rows is not None:
-            result.deleted += _delete_batches(engine, settings, holder, cut.all_rows, True)
+            result.deleted += _delete_batches(
+                engine, settings, holder, cut.all_rows, True, result.batch_ms
+            )
         if cut.labelled is not None:
-            result.deleted += _delete_batches(engine, settings, holder, cut.labelled, False)
+            result.deleted += _delete_batches(
+                engine, settings, holder, cut.labelled, False, result.batch_ms
+            )
         if result.deleted:
             result.vacuumed_pages = incremental_vacuum(engine, settings.batch_pause_seconds)
     except BaseException:
