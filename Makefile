@@ -20,7 +20,7 @@ export SCIKIT_LEARN_DATA := $(SHARED_DATA)
 endif
 endif
 
-.PHONY: help install install-dev system-deps run test lint format data train repro serve ui bench bench-train bench-ui bench-inprocess reliability clean
+.PHONY: help install install-dev system-deps run test test-docker lint format data train repro serve ui bench bench-train bench-ui bench-inprocess reliability clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -121,6 +121,11 @@ test: ## Install everything, lint, run the whole test suite
 	@$(MAKE) --no-print-directory -j2 install-dev system-deps
 	@$(MAKE) --no-print-directory lint
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# Not part of `make test` (the `docker` marker is deselected there): .ci/run calls it after it.
+test-docker: ## `docker compose up --build` in a real engine, proven against the containers, then down -v
+	@$(MAKE) --no-print-directory -j2 install-dev system-deps
+	PY=$(PY) scripts/test-docker.sh
 
 clean: ## Remove generated state (data outputs, MLflow store, logs) but keep .venv
 	rm -rf data/processed data/interim mlflow.db mlruns mlartifacts var test-artifacts .coverage*

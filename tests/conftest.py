@@ -97,6 +97,20 @@ def registry_copy(trained_registry: str, tmp_path: Path) -> str:
     return copy_registry(trained_registry, tmp_path)
 
 
+@pytest.fixture
+def project_without_git(tmp_path: Path) -> Path:
+    """A copy of the project's DVC setup with no ``.git`` around it, as a source archive, an
+    export or the image holds it (a temporary folder is in no git work tree)."""
+    from housing.batches import in_git
+
+    target = tmp_path / "housing-src"
+    for name in (".dvc/config", ".dvc/.gitignore", ".dvcignore", "dvc.yaml", "params.yaml"):
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).write_bytes((ROOT / name).read_bytes())
+    assert not in_git(target), f"{tmp_path} is inside a git work tree"
+    return target
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Modules of real servers first: `make test` hands whole files to two workers, and a
     one-minute integration file picked up last would leave one worker idle while it runs.

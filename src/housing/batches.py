@@ -416,7 +416,7 @@ def load_batches(data_dir: Path, batches: Sequence[Batch]) -> pd.DataFrame:
 
 
 class DvcError(RuntimeError):
-    """`dvc add` failed on the batches folder."""
+    """`dvc add` failed on the batches folder (the message is DVC's own)."""
 
 
 def dvc_root(path: Path) -> Path | None:
@@ -427,24 +427,20 @@ def dvc_root(path: Path) -> Path | None:
     return None
 
 
-def snapshot(data_dir: Path, timeout: float = 300.0) -> dict[str, Any] | None:
-    """``dvc add data/batches``: cache the batch set and pin it in ``data/batches.dvc``.
+def in_git(root: Path) -> bool:
+    """Whether a git work tree holds ``root`` (a ``.git`` folder, or file for a worktree, in it
+    or above it: where DVC looks)."""
+    return any((folder / ".git").exists() for folder in (root, *root.parents))
 
-    Returns the snapshot's DVC hash (the ``.dir`` md5 that `dvc checkout` restores), or None
-    when the data folder is not inside a DVC repository (a container, a test folder). Runs
-    `dvc` as a child process: its in-process API prints git hints on our stdout.
-    """
+
+def _dvc(root: Path, args: list[str], timeout: float) -> None:
+    """Run `dvc ARGS` in ``root`` as a child process (its in-process API prints git hints on our
+    stdout); a failure raises ``DvcError`` with DVC's ``ERROR:`` lines, not just an exit code."""
     import subprocess  # nosec B404
     import sys
 
-    import yaml
-
-    folder = batches_dir(data_dir)
-    root = dvc_root(Path(data_dir))
-    if root is None or not folder.is_dir():
-        return None
     result = subprocess.run(  # nosec B603
-        [sys.executable, "-m", "dvc", "add", "--quiet", str(folder.resolve())],
+        [sys.executable, "-m", "dvc", *args],
         cwd=root,
         capture_output=True,
         text=True,
@@ -452,8 +448,37 @@ def snapshot(data_dir: Path, timeout: float = 300.0) -> dict[str, Any] | None:
         check=False,
     )
     if result.returncode != 0:
-        reason = (result.stderr or result.stdout).strip().splitlines()
-        raise DvcError(f"dvc add {folder} failed: {reason[-1] if reason else result.returncode}")
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        errors = [line for line in lines if line.startswith("ERROR")] or lines[-1:]
+        reason = " ".join(errors) if errors else f"exit code {result.returncode}, no message"
+        raise DvcError(f"dvc {args[0]} {args[-1]} failed: {reason}")
+
+
+def snapshot(data_dir: Path, timeout: float = 300.0) -> dict[str, Any] | None:
+    """``dvc add data/batches``: cache the batch set and pin it in ``data/batches.dvc``.
+
+    Returns the snapshot's DVC hash (the ``.dir`` md5 that `dvc checkout` restores) and whether
+    git tracks the pin file (``scm``), or None when the data folder is not inside a DVC
+    repository (a test folder). A DVC repository without git around it (a source archive, an
+    export) is switched to DVC without an SCM first (``core.no_scm`` in ``.dvc/config.local``,
+    which git ignores): DVC refuses to add anything there otherwise.
+    """
+    import yaml
+
+    folder = batches_dir(data_dir)
+    root = dvc_root(Path(data_dir))
+    if root is None or not folder.is_dir():
+        return None
+    git = in_git(root)
+    if not git:
+        _dvc(root, ["config", "--local", "core.no_scm", "true"], timeout)
+    # Not --quiet: DVC then prints no error either.
+    _dvc(root, ["add", str(folder.resolve())], timeout)
     pinned = yaml.safe_load(folder.with_name(f"{folder.name}.dvc").read_text(encoding="utf-8"))
     (out,) = pinned["outs"]
-    return {"md5": out["md5"], "files": out.get("nfiles"), "dvc_file": f"{folder}.dvc"}
+    return {
+        "md5": out["md5"],
+        "files": out.get("nfiles"),
+        "dvc_file": f"{folder}.dvc",
+        "scm": "git" if git else "none",
+    }

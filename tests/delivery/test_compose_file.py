@@ -132,3 +132,33 @@ def test_services_reach_each_other_by_service_name(compose: dict[str, Any]) -> N
 def test_the_offline_dataset_can_be_mounted(compose: dict[str, Any]) -> None:
     volumes = compose["services"]["trainer"]["volumes"]
     assert any(v.startswith("${SCIKIT_LEARN_DATA_DIR:-") for v in volumes), volumes
+
+
+@pytest.mark.parametrize(
+    ("service", "variable", "default"),
+    [
+        ("prometheus", "PROMETHEUS_IMAGE", "prom/prometheus:v2.53.4"),
+        ("alertmanager", "ALERTMANAGER_IMAGE", "prom/alertmanager:v0.27.0"),
+        ("grafana", "GRAFANA_IMAGE", "grafana/grafana:11.2.0"),
+    ],
+)
+def test_third_party_images_are_overridable_and_pinned_by_default(
+    compose: dict[str, Any], service: str, variable: str, default: str
+) -> None:
+    """A mirror or an offline build (../shared/docker/offline-images.sh) sets the variable."""
+    assert compose["services"][service]["image"] == f"${{{variable}:-{default}}}"
+
+
+def test_the_project_image_takes_its_base_image_as_a_build_arg(compose: dict[str, Any]) -> None:
+    build = compose["x-housing-image"]["build"]
+    assert build["args"] == {"BASE_IMAGE": "${BASE_IMAGE:-python:3.11-slim}"}
+    dockerfile = (ROOT / build["dockerfile"]).read_text()
+    assert "ARG BASE_IMAGE=python:3.11-slim" in dockerfile
+
+
+def test_host_ports_and_their_address_come_from_variables(compose: dict[str, Any]) -> None:
+    """So a busy port or a second stack (make test-docker) never clashes; 127.0.0.1 keeps the
+    ports off the network."""
+    for name, service in compose["services"].items():
+        for mapping in service.get("ports", []):
+            assert mapping.startswith("${HOUSING_BIND_ADDRESS:-0.0.0.0}:${"), (name, mapping)

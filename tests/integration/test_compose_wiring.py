@@ -226,7 +226,7 @@ class Stack:
 
     def binary_args(self, name: str) -> list[str]:
         """A third-party image's command run by the same program installed here (Debian's)."""
-        repository = SERVICES[name]["image"].split(":")[0]
+        repository = interpolate(SERVICES[name]["image"], {}).split(":")[0]  # the default
         program = next(
             (found for p in LOCAL_PROGRAMS[repository] if (found := shutil.which(p))), None
         )

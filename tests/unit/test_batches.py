@@ -22,6 +22,7 @@ from housing.features import FEATURES, TARGET, typical_row
 from housing.validation import validate_frame
 
 HEADER = ",".join(COLUMNS)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def houses(rows: int, seed: int = 0) -> pd.DataFrame:
@@ -245,8 +246,43 @@ def test_dvc_snapshot_pins_the_batch_folder(tmp_path: Path) -> None:
     batches.store_batch(data_dir, csv_bytes(houses(5)), "a.csv")
     first = batches.snapshot(data_dir)
     assert first is not None and first["md5"].endswith(".dir") and first["files"] == 2
+    assert first["scm"] == "git" and not (root / ".dvc" / "config.local").exists()
     pinned = (data_dir / "batches.dvc").read_text()
     assert first["md5"] in pinned
     batches.store_batch(data_dir, csv_bytes(houses(5, seed=3)), "b.csv")
     second = batches.snapshot(data_dir)
     assert second["md5"] != first["md5"] and second["files"] == 3
+
+
+def test_batches_are_pinned_in_a_copy_of_the_project_without_git(
+    project_without_git: Path,
+) -> None:
+    root = project_without_git
+    data_dir = root / "data"
+    processed_dir(data_dir).mkdir(parents=True)
+    houses(5, seed=9).to_csv(processed_dir(data_dir) / TEST_FILE, index=False)
+    batch, _ = batches.store_batch(data_dir, csv_bytes(houses(5)), "a.csv")
+
+    pinned = batches.snapshot(data_dir)
+
+    assert pinned is not None and pinned["md5"].endswith(".dir") and pinned["files"] == 2
+    assert pinned["scm"] == "none"
+    assert "no_scm = true" in (root / ".dvc" / "config.local").read_text()
+    assert (root / ".dvc" / "config").read_text() == (
+        ROOT / ".dvc" / "config"
+    ).read_text(), "the project's own DVC config is left as shipped"
+    assert pinned["md5"] in (data_dir / "batches.dvc").read_text()
+    cached = pinned["md5"].removesuffix(".dir")
+    assert (root / ".dvc" / "cache" / "files" / "md5" / cached[:2] / f"{cached[2:]}.dir").is_file()
+    assert (data_dir / "batches" / batch.file).is_file()
+
+
+def test_a_dvc_failure_carries_dvcs_own_message(project_without_git: Path) -> None:
+    root = project_without_git
+    (root / ".dvc" / "config").write_text("[core]\n    no_such_option = 1\n")
+    data_dir = root / "data"
+    batches.store_batch(data_dir, csv_bytes(houses(3)), "a.csv")
+    with pytest.raises(batches.DvcError) as failed:
+        batches.snapshot(data_dir)
+    message = str(failed.value)
+    assert "ERROR" in message and "no_such_option" in message, message

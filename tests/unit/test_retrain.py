@@ -476,12 +476,17 @@ def test_only_trusted_feedback_trains_unless_anonymous_is_allowed(
 
 @pytest.mark.slow
 def test_a_retrain_on_bad_labels_is_refused_and_records_its_data(
-    registry_copy: str, trained_registry: str, tmp_path: Path, quick_train_params: dict
+    registry_copy: str,
+    trained_registry: str,
+    project_without_git: Path,
+    tmp_path: Path,
+    quick_train_params: dict,
 ) -> None:
+    """In a copy of the project without .git (a source archive): DVC pins the batches there too."""
     source = Path(trained_registry.removeprefix("sqlite:///")).parent / "data"
-    shutil.copytree(processed_dir(source), processed_dir(tmp_path / "data"))
+    shutil.copytree(processed_dir(source), processed_dir(project_without_git / "data"))
     settings = Settings(
-        data_dir=tmp_path / "data",
+        data_dir=project_without_git / "data",
         reports_dir=tmp_path / "reports",
         MLFLOW_TRACKING_URI=registry_copy,
     )
@@ -516,7 +521,8 @@ def test_a_retrain_on_bad_labels_is_refused_and_records_its_data(
         {"id": batch.id, "sha256": batch.sha256, "rows": 8000, "source": "bad"}
     ]
     assert data["extra_rows"] == data["batch_rows"] == 8000 - data["held_out_dropped"]
-    assert data["dvc"] is None and data["feedback_rows"] == 0
+    assert data["dvc"]["scm"] == "none" and data["dvc"]["md5"].endswith(".dir"), data["dvc"]
+    assert data["feedback_rows"] == 0
 
     # The registered (refused) version traces back to its run and its data.
     version = client.get_model_version(settings.model_name, str(result["registered"]["version"]))
@@ -524,6 +530,7 @@ def test_a_retrain_on_bad_labels_is_refused_and_records_its_data(
     assert run.info.run_id == result["run_id"] and run.info.run_name.startswith("retrain-")
     assert run.data.tags[f"housing.batch.{batch.id}"] == batch.sha256
     assert run.data.tags["housing.trigger"] == "api"
+    assert run.data.tags["housing.batches_dvc_md5"] == data["dvc"]["md5"]
     assert run.data.tags["housing.job_id"] == "20250101T000000Z-0badf00d"
     assert run.data.params["extra_rows"] == str(data["extra_rows"])
     assert run.data.params["train_rows"] == str(len(train) + data["extra_rows"])
