@@ -78,6 +78,10 @@ prediction_log = sa.Table(
     sa.Column("actual", sa.Float),
     sa.Column("predicted_at", UTCDateTime()),
     sa.Column("feedback_key", sa.String(48)),
+    sa.Column("interval_level", sa.Float),
+    sa.Column("interval_low", sa.Float),
+    sa.Column("interval_high", sa.Float),
+    sa.Column("intervals", sa.JSON(none_as_null=True)),
     sa.Index("ux_prediction_log_feedback_key", "feedback_key", unique=True),
 )
 """``feedback_for``, ``actual`` and ``predicted_at`` are set on /feedback rows only.
