@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 
+from housing.monitoring.estimate import Estimator, Serving, build_estimate_metrics
 from housing.monitoring.job import Monitor
 from housing.monitoring.metrics import build_monitoring_metrics
 from housing.monitoring.settings import MonitoringSettings, get_monitoring_settings
@@ -19,6 +20,26 @@ from housing.service.runtime import Runtime
 def _test_rmse(runtime: Runtime) -> float | None:
     current = runtime.holder.current
     return current.metrics.get("test_rmse") if current is not None else None
+
+
+def _serving(runtime: Runtime) -> Serving | None:
+    current = runtime.holder.current
+    if current is None:
+        return None
+    return Serving(current.version, current.intervals, current.metrics.get("test_mae"))
+
+
+def _estimator(app: FastAPI, runtime: Runtime, settings: MonitoringSettings) -> Estimator:
+    metrics = getattr(app.state, "estimate_metrics", None)
+    if metrics is None:  # once per app, like the other gauges
+        metrics = app.state.estimate_metrics = build_estimate_metrics(app.state.metrics.registry)
+    return Estimator(
+        runtime.engine,
+        metrics,
+        lambda: _serving(runtime),
+        window_rows=settings.drift_window_rows,
+        coverage_window=settings.performance_window,
+    )
 
 
 def monitor_of(app: FastAPI) -> Monitor:
@@ -34,7 +55,13 @@ def monitor_of(app: FastAPI) -> Monitor:
             metrics = app.state.monitoring_metrics = build_monitoring_metrics(
                 app.state.metrics.registry
             )
-        monitor = Monitor(runtime.engine, settings, metrics, lambda: _test_rmse(runtime))
+        monitor = Monitor(
+            runtime.engine,
+            settings,
+            metrics,
+            lambda: _test_rmse(runtime),
+            _estimator(app, runtime, settings),
+        )
         app.state.monitor = monitor
     return monitor
 

@@ -12,6 +12,7 @@ from api.errors import ERROR_RESPONSES, count_failures
 from api.limits import charge_rows
 from housing.features import FEATURE_NAMES, TARGET_DOLLARS
 from housing.service.bounds import bounded_errors
+from housing.service.batcher import Served
 from housing.service.log import BATCH, PREDICT, new_id, new_row
 from housing.service.rules import describe
 from housing.service.schemas import (
@@ -19,6 +20,7 @@ from housing.service.schemas import (
     BatchPrediction,
     BatchRequest,
     House,
+    Interval,
     Prediction,
     ValidationErrorBody,
 )
@@ -57,6 +59,21 @@ async def predict(
         prediction_dollars=value * TARGET_DOLLARS,
         model_name=served.model.name,
         model_version=served.model.version,
+        interval=_interval(served, 0),
+    )
+
+
+def _interval(served: Served, index: int) -> Interval | None:
+    """The interval of the ``index``-th served value, if the model has intervals."""
+    if served.bounds is None or served.model is None or served.model.intervals is None:
+        return None
+    low, high = float(served.bounds[0][index]), float(served.bounds[1][index])
+    return Interval(
+        level=served.model.intervals.level,
+        low=low,
+        high=high,
+        low_dollars=low * TARGET_DOLLARS,
+        high_dollars=high * TARGET_DOLLARS,
     )
 
 
@@ -100,13 +117,14 @@ async def predict_batch(
         row, started(request), features, positions, len(body.houses)
     )
     results = [BatchItem(index=i, errors=e) for i, e in rejected.items()]
-    for position, value in zip(positions, served.values.tolist(), strict=True):
+    for k, (position, value) in enumerate(zip(positions, served.values.tolist(), strict=True)):
         results.append(
             BatchItem(
                 index=position,
                 prediction_id=f"{request_id}-{position}",
                 prediction=value,
                 prediction_dollars=value * TARGET_DOLLARS,
+                interval=_interval(served, k),
             )
         )
     results.sort(key=lambda item: item.index)

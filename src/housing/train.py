@@ -32,6 +32,8 @@ from housing.evaluation import (
 from housing.features import FEATURE_NAMES, TARGET
 from housing.fileio import atomic_write_json
 from housing.gate import GateParams, Scored, Verdict, judge
+from housing import intervals
+from housing.intervals import IntervalParams
 from housing.settings import Settings
 from housing.tracking import check_tracking, experiment_id, global_tracking_uri
 
@@ -56,6 +58,7 @@ class TrainParams(BaseModel):
     """Per candidate, the grid over its final estimator's parameters (one value = no search)."""
     gate: GateParams = GateParams()
     """The promotion gate's level, resamples and guard margins (``housing.gate``)."""
+    intervals: IntervalParams = IntervalParams()
 
     @field_validator("candidates")
     @classmethod
@@ -100,6 +103,8 @@ class CandidateResult:
     val_rmse: float = float("nan")
     validation_predictions: np.ndarray | None = field(default=None, repr=False)
     """Its predictions of the validation rows, for the gate (not logged, not summarised)."""
+    intervals: dict[str, float] = field(default_factory=dict)
+    """Test coverage and width of its intervals, and calibration seconds (housing.intervals)."""
 
     def summary(self) -> dict[str, Any]:
         keep = (
@@ -112,9 +117,12 @@ class CandidateResult:
             "fit_seconds",
             "search_seconds",
         )
-        return {key: _rounded(getattr(self, key)) for key in keep} | {
-            "predict_latency_ms": round(self.predict_latency_ms, 3)
-        }
+        interval_keys = ("interval_coverage", "interval_mean_width", "calibration_seconds")
+        return (
+            {key: _rounded(getattr(self, key)) for key in keep}
+            | {"predict_latency_ms": round(self.predict_latency_ms, 3)}
+            | {key: _rounded(self.intervals[key]) for key in interval_keys if key in self.intervals}
+        )
 
 
 @dataclass
@@ -199,6 +207,7 @@ def _log_candidate(
     candidate = build(
         name, params.candidates[name], n_neighbors=params.n_neighbors, seed=params.seed
     )
+    intervals.with_oob(candidate.pipeline)
     search = GridSearchCV(
         candidate.pipeline,
         candidate.grid,
@@ -221,6 +230,9 @@ def _log_candidate(
     metrics = regression_metrics(y_test, predicted)
     p50, p95 = single_row_latency(model, X_test.iloc[[0]], params.latency_repeats)
     importance = permutation_table(model, X_test, test[TARGET.name], params.importance_rows, 0)
+    interval_metrics = _calibrate(
+        candidate.pipeline, search, (X, y), (X_test, y_test, predicted), params
+    )
 
     mlflow.log_params({"candidate": name, "n_neighbors": params.n_neighbors, **best})
     mlflow.log_dict(
@@ -243,6 +255,7 @@ def _log_candidate(
     mlflow.log_figure(plots.residuals(y_test, predicted, name), "plots/residuals.png")
     mlflow.log_figure(plots.importances(importance, name), "plots/importance.png")
     mlflow.log_text(importance.to_csv(index=False), "feature_importance.csv")
+    mlflow.log_metrics(interval_metrics)
     example = X.head(3)
     info = mlflow.sklearn.log_model(
         model,
@@ -266,7 +279,25 @@ def _log_candidate(
         best_params=best,
         val_rmse=val_rmse,
         validation_predictions=val_predicted,
+        intervals=interval_metrics,
     )
+
+
+def _calibrate(pipeline, search, training, tested, params: TrainParams) -> dict[str, float]:
+    """Calibrate the candidate's intervals on the training rows, log the artifact, and return
+    their test report (housing.intervals). ``training`` is (X, y); ``tested`` is (X_test,
+    y_test, predicted): the test split is only scored."""
+    from sklearn.base import clone
+
+    X, y = training
+    X_test, y_test, predicted = tested
+    chosen = clone(pipeline).set_params(**search.best_params_)
+    calibration = intervals.calibrate(
+        chosen, X, y, params=params.intervals, seed=params.seed, fitted=search.best_estimator_
+    )
+    intervals.log_artifact(calibration.intervals)
+    report = intervals.held_out_report(calibration.intervals, X_test, y_test, predicted)
+    return report | {"calibration_seconds": calibration.seconds}
 
 
 def _cv_table(search) -> list[dict[str, Any]]:
@@ -281,7 +312,7 @@ def _cv_table(search) -> list[dict[str, Any]]:
 
 def comparison_frame(results: list[CandidateResult]) -> pd.DataFrame:
     """One row per candidate, best cross-validated first (the parent run's comparison table)."""
-    skip = ("best_params", "validation_predictions")
+    skip = ("best_params", "validation_predictions", "intervals")
     rows = [{k: v for k, v in asdict(r).items() if k not in skip} for r in results]
     return pd.DataFrame(rows).sort_values("cv_rmse", ignore_index=True)
 

@@ -47,6 +47,19 @@ def test_any_valid_house_is_predicted(client: TestClient, house: dict[str, float
     assert math.isfinite(response.json()["prediction"])
 
 
+@SETTINGS
+@given(house=valid_houses())
+def test_any_valid_house_gets_an_interval_around_its_prediction(
+    client: TestClient, house: dict[str, float]
+) -> None:
+    body = client.post("/predict", json=house).json()
+    interval = body["interval"]
+    assert interval["level"] == 0.9
+    assert interval["low"] <= body["prediction"] <= interval["high"]
+    assert 0.14999 <= interval["low"] and interval["high"] <= max(5.00001, body["prediction"])
+    assert interval["low_dollars"] == interval["low"] * 100_000
+
+
 # One way to break each check, from a valid house; the field the error must name.
 BREAKERS = {
     "range": st.sampled_from([f.name for f in FEATURES]).flatmap(

@@ -25,6 +25,9 @@ REQUIRED_METRICS = (
     "housing_feature_drift_score",
     "housing_live_rmse",
     "housing_live_mae",
+    "housing_live_interval_coverage",
+    "housing_estimated_mae",
+    "housing_interval_width_bucket",
 )
 
 

@@ -27,6 +27,8 @@ REQUIRED_ALERTS = {
     "HousingDataDrift",
     "HousingLiveRmseDegraded",
     "HousingNoTraffic",
+    "HousingIntervalCoverageLow",
+    "HousingEstimatedMaeHigh",
 }
 
 
@@ -127,6 +129,8 @@ def test_amtool_checks_the_alertmanager_config() -> None:
         (["alertname=HousingErrorRatioHigh", "severity=critical"], "housing-page"),
         (["alertname=HousingNoTraffic", "severity=warning"], "housing-oncall"),
         (["alertname=HousingLiveRmseDegraded", "severity=warning"], "housing-oncall"),
+        (["alertname=HousingIntervalCoverageLow", "severity=warning"], "housing-oncall"),
+        (["alertname=HousingEstimatedMaeHigh", "severity=warning"], "housing-oncall"),
     ],
 )
 def test_alertmanager_routes_drift_to_the_retrain_webhook(labels: list[str], receiver: str) -> None:

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Engine
 
 from housing.monitoring import store
 from housing.monitoring.drift import DriftResult, detect_drift
+from housing.monitoring.estimate import Estimator, LiveEstimate
 from housing.monitoring.metrics import MonitoringMetrics
 from housing.monitoring.performance import LivePerformance, live_performance
 from housing.monitoring.settings import MonitoringSettings
@@ -80,11 +81,14 @@ class Monitor:
         settings: MonitoringSettings,
         metrics: MonitoringMetrics,
         test_rmse: Callable[[], float | None] = lambda: None,
+        estimator: Estimator | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.metrics = metrics
         self.test_rmse = test_rmse
+        self.estimator = estimator
+        """Label-free MAE and live interval coverage (``housing.monitoring.estimate``)."""
         self.status = DriftStatus(WAITING, "no drift check has run yet", None, 0)
         self._reference: pd.DataFrame | None = None
         self._fingerprint: int | None = None
@@ -198,12 +202,20 @@ class Monitor:
         self.metrics.show_performance(live, self.test_rmse())
         return live
 
+    def estimate(self) -> LiveEstimate | None:
+        """The label-free MAE estimate and live coverage (None without an estimator)."""
+        return self.estimator.estimate() if self.estimator is not None else None
+
     def tick(self) -> None:
         """One round of the loop; a failure is logged and the loop goes on."""
         try:
             self.performance()
         except Exception:  # the loop must survive anything; the error is in the log
             log.exception("live accuracy failed")
+        try:
+            self.estimate()
+        except Exception:  # as above
+            log.exception("accuracy estimate failed")
         try:
             self.check_drift()
         except Exception as exc:  # as above

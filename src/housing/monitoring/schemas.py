@@ -65,3 +65,15 @@ class PerformanceBody(BaseModel):
     model_version: str | None = None
     test_rmse: float | None = Field(None, description="The serving model's test-split RMSE")
     rmse_ratio: float | None = Field(None, description="rmse / test_rmse (alert above 1.25)")
+    estimated_mae: float | None = Field(
+        None, description="Label-free MAE estimate ($100k): mean σ(x) over the newest inputs"
+    )
+    estimate_rows: int = Field(0, description="Served inputs the estimate averages")
+    estimate_window: int = Field(0, description="The most inputs it averages (drift window)")
+    test_mae: float | None = Field(None, description="The serving model's test-split MAE")
+    interval_level: float | None = Field(None, description="Nominal coverage of the intervals")
+    interval_coverage: float | None = Field(
+        None, description="Share of labelled predictions inside their logged interval"
+    )
+    coverage_count: int = Field(0, description="Labelled predictions with an interval counted")
+    coverage_window: int = Field(0, description="The most labelled predictions counted")

@@ -65,6 +65,8 @@ class Served:
 
     values: np.ndarray
     model: LoadedModel | None
+    bounds: tuple[np.ndarray, np.ndarray] | None = None
+    """(low, high) per value when the model has intervals (``housing.intervals``)."""
 
 
 def limit_threads(threads: int) -> None:
@@ -255,6 +257,7 @@ class Batcher:
             values = model.predict(features) if len(features) else np.empty(0)
             if values.shape != (len(features),) or not np.isfinite(values).all():
                 raise ValueError(f"the model returned {values.shape} values, some not finite")
+            bounds = model.bounds(features, values) if len(features) else None
         except Exception as exc:
             logger.exception(
                 "model %s v%s failed on %d rows", model.name, model.version, len(features)
@@ -268,6 +271,7 @@ class Batcher:
             job = jobs[i]
             count = len(job.features)
             mine = values[offset : offset + count]
+            band = None if bounds is None else tuple(b[offset : offset + count] for b in bounds)
             offset += count
             job.row["model_name"] = model.name
             job.row["model_version"] = model.version
@@ -278,7 +282,24 @@ class Batcher:
                 for position, value in zip(job.positions, mine.tolist(), strict=True):
                     predictions[position] = value
                 job.row["predictions"] = predictions
-            outcomes[i] = Served(mine, model)
+            if band is not None and model.intervals is not None:
+                job.row.update(interval_columns(model.intervals.level, band, job))
+            outcomes[i] = Served(mine, model, band)
         observe = self.metrics.prediction_value.observe
         for value in values.tolist():
             observe(value)
+        if bounds is not None:
+            self.metrics.observe_widths(bounds)
+
+
+def interval_columns(level: float, band: Any, job: Job) -> dict[str, Any]:
+    """The log columns of a job's intervals: the bounds of one house, or per batch row
+    ``[low, high]`` (None for a rejected row) in ``intervals``."""
+    low, high = band
+    if job.positions is None:
+        return {"interval_level": level, "interval_low": float(low[0]),
+                "interval_high": float(high[0])}  # fmt: skip
+    rows: list[list[float] | None] = [None] * job.size
+    for position, a, b in zip(job.positions, low.tolist(), high.tolist(), strict=True):
+        rows[position] = [a, b]
+    return {"interval_level": level, "intervals": rows}

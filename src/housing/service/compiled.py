@@ -67,3 +67,25 @@ def compile_pipeline(pipeline: Any, check_rows: Any) -> Predict | None:
         log.warning("compiled predict differs from the pipeline by %g: not used", difference)
         return None
     return predict
+
+
+def compile_estimator(estimator: Any, check_rows: np.ndarray) -> Predict | None:
+    """``predict`` of a bare tree ensemble (fitted on arrays) in treelite, if it is exact on
+    ``check_rows``; None otherwise. Used for the interval model's σ(x)."""
+    model = _treelite_model(estimator)
+    if model is None:
+        return None
+    import treelite.gtil
+
+    def predict(matrix: Any) -> np.ndarray:
+        return treelite.gtil.predict(
+            model, np.asarray(matrix, dtype=np.float64), nthread=1
+        ).reshape(-1)
+
+    expected = np.asarray(estimator.predict(check_rows), dtype=np.float64).reshape(-1)
+    got = predict(check_rows)
+    difference = float(np.max(np.abs(expected - got))) if len(expected) else np.inf
+    if got.shape != expected.shape or not difference <= TOLERANCE:
+        log.warning("compiled estimator differs by %g: not used", difference)
+        return None
+    return predict

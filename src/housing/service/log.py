@@ -82,6 +82,10 @@ prediction_log = sa.Table(
     sa.Column("feedback_key", sa.String(48)),
     sa.Column("label_source", sa.String(16)),
     sa.Column("feedback_token_sha256", sa.String(64)),
+    sa.Column("interval_level", sa.Float),
+    sa.Column("interval_low", sa.Float),
+    sa.Column("interval_high", sa.Float),
+    sa.Column("intervals", sa.JSON(none_as_null=True)),
     sa.Index("ux_prediction_log_feedback_key", "feedback_key", unique=True),
     # Migration 0007_log_indexes: the filters of GET /predictions and the labelled reads seek.
     sa.Index("ix_prediction_log_status_created_at", "status", "created_at"),

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from housing.features import TARGET_DOLLARS
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 LOG_WRITE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096)
 VALUE_BUCKETS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 8.0)
+WIDTH_BUCKETS = (25e3, 50e3, 75e3, 100e3, 125e3, 150e3, 200e3, 250e3, 300e3, 400e3, 500e3)
+"""Interval widths in dollars (the 90% intervals of the champion are ~$100k wide on average)."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,13 @@ class ServiceMetrics:
     log_write: Histogram
     reloads: Counter
     batch_size: Histogram
+    interval_width: Histogram
+
+    def observe_widths(self, bounds: tuple[Any, Any]) -> None:
+        """Record each served interval's width (``high - low``, $100k) in dollars."""
+        observe = self.interval_width.observe
+        for width in (bounds[1] - bounds[0]).tolist():
+            observe(width * TARGET_DOLLARS)
 
 
 def build_metrics(registry: CollectorRegistry | None = None) -> ServiceMetrics:
@@ -91,6 +104,12 @@ def build_metrics(registry: CollectorRegistry | None = None) -> ServiceMetrics:
             "housing_batch_requests",
             "Requests served by one micro-batch (one predict, one commit)",
             buckets=BATCH_BUCKETS,
+            registry=registry,
+        ),
+        interval_width=Histogram(
+            "housing_interval_width",
+            "Width of each served prediction interval (dollars)",
+            buckets=WIDTH_BUCKETS,
             registry=registry,
         ),
     )

@@ -22,7 +22,8 @@ import pandas as pd
 import sklearn
 
 from housing.features import FEATURE_NAMES, FEATURES, typical_row
-from housing.service.compiled import Predict, compile_pipeline
+from housing.intervals import Intervals
+from housing.service.compiled import Predict, compile_estimator, compile_pipeline
 from housing.service.metrics import ServiceMetrics
 from housing.service.settings import ServiceSettings
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 Loader = Callable[[str, str, str], Any]
 """(model name, version, tracking URI) -> fitted sklearn Pipeline."""
+IntervalLoader = Callable[[str | None, str], Intervals | None]
+"""(the version's run id, tracking URI) -> its intervals, None when it has none."""
 
 METRIC_TAGS = ("test_rmse", "test_mae", "test_r2")
 CHECK_ROWS = 256
@@ -52,6 +55,13 @@ def registry_loader(name: str, version: str, tracking_uri: str) -> Any:
     return load_model(name, version, tracking_uri=tracking_uri)
 
 
+def registry_interval_loader(run_id: str | None, tracking_uri: str) -> Intervals | None:
+    """The ``intervals/`` artifact of the version's run (``housing.intervals.load``)."""
+    from housing import intervals
+
+    return intervals.load(run_id, tracking_uri)
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A registered model version in memory, with what GET /model reports about it."""
@@ -66,6 +76,16 @@ class LoadedModel:
     trained_at: str | None = None
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     compiled: Predict | None = None
+    intervals: Intervals | None = None
+    """The version's conformal intervals; None for a version trained without them."""
+
+    def bounds(
+        self, features: np.ndarray, predictions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(low, high) of each prediction, or None when this version has no intervals."""
+        if self.intervals is None:
+            return None
+        return self.intervals.bounds(predictions, features)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Predict an (n, 8) array of features in spec order: one DataFrame for the batch."""
@@ -112,10 +132,12 @@ class ModelHolder:
         settings: ServiceSettings,
         metrics: ServiceMetrics,
         loader: Loader = registry_loader,
+        interval_loader: IntervalLoader = registry_interval_loader,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.loader = loader
+        self.interval_loader = interval_loader
         self.current: LoadedModel | None = None
         self.refused: str | None = None
         self.last_error: str | None = None
@@ -186,10 +208,12 @@ class ModelHolder:
             candidate=version.tags.get("candidate"),
             metrics=_metrics_of(self.client(), version),
             trained_at=version.tags.get("trained_at"),
+            intervals=self.interval_loader(version.run_id, self.settings.mlflow_tracking_uri),
         )
         if self.settings.compiled_predict:
             rows = pd.DataFrame(check_rows(), columns=list(FEATURE_NAMES))
             loaded = replace(loaded, compiled=compile_pipeline(pipeline, rows))
+            loaded = replace(loaded, intervals=_compiled_intervals(loaded.intervals))
         # A model that loads but cannot predict a typical house must not serve.
         check = loaded.predict(np.array([list(typical_row().values())]))
         if check.shape != (1,) or not np.isfinite(check).all():
@@ -210,4 +234,16 @@ class ModelHolder:
         self.metrics.model_info.labels(loaded.name, loaded.version, loaded.candidate or "").set(1)
         was = f"v{old.version}" if old else "nothing"
         how = "treelite" if loaded.compiled else "scikit-learn"
-        log.info("serving %s v%s with %s trees (was %s)", loaded.name, loaded.version, how, was)
+        bands = "with" if loaded.intervals else "WITHOUT"
+        log.info(
+            "serving %s v%s with %s trees, %s intervals (was %s)",
+            *(loaded.name, loaded.version, how, bands, was),
+        )
+
+
+def _compiled_intervals(intervals: Intervals | None) -> Intervals | None:
+    """The intervals with σ(x) in treelite when that is exact (as for the champion)."""
+    if intervals is None:
+        return None
+    predict = compile_estimator(intervals.sigma_model, check_rows())
+    return intervals if predict is None else replace(intervals, compiled=predict)

@@ -99,6 +99,17 @@ class ErrorBody(BaseModel):
     detail: str
 
 
+class Interval(BaseModel):
+    """A conformal prediction interval: the true value falls inside for ``level`` of houses
+    (calibrated on the training split, measured on the test split; see GET /performance)."""
+
+    level: float = Field(examples=[0.9])
+    low: float = Field(description=f"Lower bound ({TARGET.unit})")
+    high: float = Field(description=f"Upper bound ({TARGET.unit})")
+    low_dollars: float
+    high_dollars: float
+
+
 class Prediction(BaseModel):
     """A predicted median house value for one block group."""
 
@@ -110,6 +121,9 @@ class Prediction(BaseModel):
     prediction_dollars: float = Field(description="The same value in dollars")
     model_name: str
     model_version: str
+    interval: Interval | None = Field(
+        None, description="null when the serving version was trained without intervals"
+    )
 
 
 class BatchRequest(BaseModel):
@@ -138,6 +152,7 @@ class BatchItem(BaseModel):
     prediction_id: str | None = None
     prediction: float | None = None
     prediction_dollars: float | None = None
+    interval: Interval | None = None
     errors: list[FieldError] | None = None
 
 
