@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fastapi import FastAPI
 
 from api.monitoring import run_monitor
+from api.routes.explain import close_explain_pool
 from housing.service.runtime import Runtime
 
 BackgroundTask = Callable[[FastAPI], Awaitable[None]]
@@ -28,7 +29,12 @@ async def checkpoint_log(app: FastAPI) -> None:
     await app.state.runtime.checkpoint_log()
 
 
-BACKGROUND_TASKS: list[BackgroundTask] = [poll_model, checkpoint_log, run_monitor]
+BACKGROUND_TASKS: list[BackgroundTask] = [
+    poll_model,
+    checkpoint_log,
+    run_monitor,
+    close_explain_pool,
+]
 
 
 @contextlib.asynccontextmanager

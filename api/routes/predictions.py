@@ -27,7 +27,7 @@ def predictions(
     since: Annotated[datetime | None, Query(description="From this time (inclusive)")] = None,
     until: Annotated[datetime | None, Query(description="Before this time")] = None,
     status: Annotated[int | None, Query(ge=100, le=599)] = None,
-    endpoint: Literal["/predict", "/predict/batch", "/feedback"] | None = None,
+    endpoint: Literal["/predict", "/predict/batch", "/feedback", "/explain"] | None = None,
 ) -> LogPage:
     """Logged requests newest first, by time range, status and endpoint (paginated)."""
     rows = prediction_log.page(

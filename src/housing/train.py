@@ -27,6 +27,7 @@ from housing.evaluation import (
     regression_metrics,
     single_row_latency,
 )
+from housing.explain import log_background
 from housing.features import FEATURE_NAMES, TARGET
 from housing.fileio import atomic_write_json
 from housing.settings import Settings
@@ -210,6 +211,7 @@ def _log_candidate(name: str, train: pd.DataFrame, test: pd.DataFrame, params: T
     mlflow.log_figure(plots.residuals(y_test, predicted, name), "plots/residuals.png")
     mlflow.log_figure(plots.importances(importance, name), "plots/importance.png")
     mlflow.log_text(importance.to_csv(index=False), "feature_importance.csv")
+    log_background(train)  # explanations of this model, if registered, use this sample
     example = X.head(3)
     info = mlflow.sklearn.log_model(
         model,

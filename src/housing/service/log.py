@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 PREDICT, BATCH, FEEDBACK = "/predict", "/predict/batch", "/feedback"
-LOGGED_ENDPOINTS = (PREDICT, BATCH, FEEDBACK)
+EXPLAIN = "/explain"
+LOGGED_ENDPOINTS = (PREDICT, BATCH, FEEDBACK, EXPLAIN)
 RAW_BODY_LIMIT = 2000
 """Characters of a non-JSON body kept in the log (enough to see what a client sent)."""
 
@@ -78,10 +79,12 @@ prediction_log = sa.Table(
     sa.Column("actual", sa.Float),
     sa.Column("predicted_at", UTCDateTime()),
     sa.Column("feedback_key", sa.String(48)),
+    sa.Column("contributions", sa.JSON(none_as_null=True)),
     sa.Index("ux_prediction_log_feedback_key", "feedback_key", unique=True),
 )
 """``feedback_for``, ``actual`` and ``predicted_at`` are set on /feedback rows only.
-``feedback_key`` is ``feedback_for`` on accepted feedback, and unique: a prediction gets one."""
+``feedback_key`` is ``feedback_for`` on accepted feedback, and unique: a prediction gets one.
+``contributions`` is set on /explain rows only: ``{"base_value": .., player: value, ...}``."""
 
 heartbeat = sa.Table(
     "service_heartbeat",

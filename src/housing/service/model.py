@@ -23,6 +23,7 @@ import sklearn
 
 from housing.features import FEATURE_NAMES, FEATURES, typical_row
 from housing.service.compiled import Predict, compile_pipeline
+from housing.service.explain import ExplainAssets, load_assets
 from housing.service.metrics import ServiceMetrics
 from housing.service.settings import ServiceSettings
 
@@ -66,6 +67,8 @@ class LoadedModel:
     trained_at: str | None = None
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     compiled: Predict | None = None
+    explain: ExplainAssets | None = None
+    """The version's background sample for /explain (loaded, and swapped, with the model)."""
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Predict an (n, 8) array of features in spec order: one DataFrame for the batch."""
@@ -190,6 +193,8 @@ class ModelHolder:
         if self.settings.compiled_predict:
             rows = pd.DataFrame(check_rows(), columns=list(FEATURE_NAMES))
             loaded = replace(loaded, compiled=compile_pipeline(pipeline, rows))
+        explain = load_assets(self.client(), loaded.name, loaded.version, loaded.run_id)
+        loaded = replace(loaded, explain=explain)
         # A model that loads but cannot predict a typical house must not serve.
         check = loaded.predict(np.array([list(typical_row().values())]))
         if check.shape != (1,) or not np.isfinite(check).all():
