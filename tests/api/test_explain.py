@@ -201,3 +201,18 @@ def test_explain_has_its_own_rate_limit(trained_registry: str, tmp_path: Path) -
         assert all(client.post("/predict", json=typical_row()).status_code == 200 for _ in range(5))
         rows = prediction_log.page(client.app.state.runtime.engine, limit=5, endpoint="/explain")
         assert [row["status"] for row in rows][:1] == [429]
+
+
+def test_the_background_is_a_seeded_training_sample_stored_with_the_version(
+    client, trained_registry: str
+) -> None:
+    from housing.data import load_split
+    from housing.explain import background_sample
+
+    version = client_for(trained_registry).get_model_version(MODEL, "1")
+    train = load_split(Path(trained_registry.removeprefix("sqlite:///")).parent / "data")[0]
+    expected = background_sample(train).to_numpy()
+    explainer = client.app.state.runtime.holder.current.explain.explainer
+    assert version.run_id == client.app.state.runtime.holder.current.run_id
+    np.testing.assert_array_equal(explainer.background, expected)  # exact round trip
+    assert client.post("/explain", json=typical_row()).json()["background_rows"] == len(expected)

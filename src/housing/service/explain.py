@@ -47,7 +47,7 @@ def _download(client: Any, run_id: str, path: str, folder: str) -> Path:
 
 def read_background(path: Path) -> np.ndarray:
     """The background CSV as (n, 8) floats in spec order; raises ValueError when it is not."""
-    frame = pd.read_csv(path)
+    frame = pd.read_csv(path, float_precision="round_trip")  # the exact floats written
     if list(frame.columns) != list(FEATURE_NAMES):
         raise ValueError(f"columns {list(frame.columns)} are not {list(FEATURE_NAMES)}")
     values = frame.to_numpy(dtype=np.float64)
