@@ -20,7 +20,7 @@ export SCIKIT_LEARN_DATA := $(SHARED_DATA)
 endif
 endif
 
-.PHONY: help install install-dev system-deps run test test-docker lint format data train repro serve ui bench bench-train bench-ui bench-inprocess reliability clean
+.PHONY: help install install-dev system-deps run test test-docker lint format data train repro serve ui bench bench-train bench-ui bench-inprocess bench-explain reliability clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -96,6 +96,11 @@ bench-inprocess: install ## CPU per request of the service app and the ceiling a
 	$(HOUSING) data
 	$(HOUSING) train --if-no-champion
 	$(PY) scripts/bench_inprocess.py
+
+bench-explain: install system-deps ## /explain and /explain/what-if latency on one worker, under /predict load (wrk)
+	$(HOUSING) data
+	$(HOUSING) train --if-no-champion
+	$(PY) scripts/bench_explain.py
 
 bench-ui: install-dev system-deps ## Page-load times of the UI against an API with 10,000 logged predictions
 	$(HOUSING) data

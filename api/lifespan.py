@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from api.monitoring import run_monitor
 from api.retention import enforce_retention
+from api.routes.explain import close_explain_pool
 from housing.service.runtime import Runtime
 
 BackgroundTask = Callable[[FastAPI], Awaitable[None]]
@@ -34,6 +35,7 @@ BACKGROUND_TASKS: list[BackgroundTask] = [
     checkpoint_log,
     run_monitor,
     enforce_retention,
+    close_explain_pool,
 ]
 
 

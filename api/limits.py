@@ -28,13 +28,15 @@ UNLIMITED = frozenset({"/health", "/ready", "/metrics", "/docs", "/redoc", "/ope
 class RateLimitMiddleware:
     """Answer 429 (through the app's handler, so the request is logged) past ``limit``."""
 
-    def __init__(self, app: ASGIApp, limit: str) -> None:
+    def __init__(self, app: ASGIApp, limit: str, prefix: str = "") -> None:
         self.app = app
+        self.prefix = prefix
         self.items: list[RateLimitItem] = parse_many(limit)
         self.limiter = FixedWindowRateLimiter(MemoryStorage())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in UNLIMITED:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in UNLIMITED or not path.startswith(self.prefix):
             await self.app(scope, receive, send)
             return
         key = client_key(scope)
@@ -85,9 +87,11 @@ async def charge_rows(request: Request, rows: int) -> JSONResponse | None:
     return await rate_limited(request, *over)
 
 
-def install_rate_limit(app: FastAPI, limit: str, row_limit: str = "") -> None:
-    """Limit every route but probes and docs to ``limit`` requests per client address, and the
-    houses predicted to ``row_limit`` ("" = none; so is either when ``limit`` is "")."""
-    app.state.row_limit = RowLimit(row_limit) if limit and row_limit else None
+def install_rate_limit(app: FastAPI, limit: str, row_limit: str = "", prefix: str = "") -> None:
+    """Limit every route (under ``prefix``) but probes and docs to ``limit`` requests per client
+    address, and the houses predicted to ``row_limit`` ("" = none; so is either when ``limit``
+    is ""); each call adds a limiter of its own, so a prefix gets a limit beside the global."""
+    if not prefix:
+        app.state.row_limit = RowLimit(row_limit) if limit and row_limit else None
     if limit:
-        app.add_middleware(RateLimitMiddleware, limit=limit)
+        app.add_middleware(RateLimitMiddleware, limit=limit, prefix=prefix)

@@ -10,13 +10,14 @@ from api.lifespan import lifespan
 from api.limits import install_rate_limit
 from api.middleware import ServiceMiddleware
 from api.routes import admin, feedback, health, metrics, models, predict, predictions, schema
-from api.routes import batches, drift, performance, retrain, versions
+from api.routes import batches, drift, performance, explain, retrain, versions
 from housing.service.metrics import build_metrics
 from housing.service.settings import ServiceSettings, get_service_settings
 
 ROUTERS = [
     health,
     predict,
+    explain,
     feedback,
     predictions,
     schema,
@@ -50,6 +51,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         app.include_router(module.router)
     install_error_handlers(app)
     install_rate_limit(app, settings.rate_limit, settings.row_rate_limit)
+    install_rate_limit(app, settings.explain_rate_limit, prefix=explain.router.prefix)
     app.add_middleware(
         ServiceMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
     )

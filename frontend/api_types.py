@@ -118,6 +118,14 @@ class TrainingRun(Loose):
     candidates: list[CandidateResult]
 
 
+class FeatureImportance(Loose):
+    """The champion's permutation importance of one input (GET /models)."""
+
+    feature: str
+    importance_mean: float
+    importance_std: float
+
+
 class ModelsOverview(Loose):
     """GET /models: training runs (newest first) and the versions holding the aliases."""
 
@@ -125,6 +133,7 @@ class ModelsOverview(Loose):
     champion: VersionRef | None = None
     previous: VersionRef | None = None
     runs: list[TrainingRun]
+    champion_importances: list[FeatureImportance] | None = None
 
     def candidate_frame(self) -> pd.DataFrame:
         """One row per candidate of each run, newest run first."""
@@ -217,3 +226,53 @@ class Performance(Loose):
     model_version: str | None = None
     test_rmse: float | None = None
     rmse_ratio: float | None = None
+
+
+class Contribution(Loose):
+    """One player's Shapley value (POST /explain)."""
+
+    feature: str
+    inputs: list[str]
+    value: float | None = None
+    values: dict[str, float]
+    contribution: float
+    contribution_dollars: float
+
+
+class Explanation(Loose):
+    """POST /explain: base value + contributions = prediction."""
+
+    prediction: float
+    prediction_dollars: float
+    base_value: float
+    base_value_dollars: float
+    contributions: list[Contribution]
+    model_name: str
+    model_version: str
+    method: str
+
+
+class Refusal(Loose):
+    """The business rule a what-if point breaks."""
+
+    rule: str
+    message: str
+
+
+class WhatIfPoint(Loose):
+    """One point of POST /explain/what-if."""
+
+    value: float
+    prediction_dollars: float | None = None
+    refused: Refusal | None = None
+
+
+class WhatIf(Loose):
+    """POST /explain/what-if: the curve over one input."""
+
+    feature: str
+    current_value: float
+    current_prediction: float
+    points: list[WhatIfPoint]
+    refused: int
+    model_version: str

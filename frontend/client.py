@@ -18,12 +18,14 @@ from frontend.api_types import (
     BatchPrediction,
     DriftHistoryItem,
     DriftResult,
+    Explanation,
     LogPage,
     LogRecord,
     ModelsOverview,
     Performance,
     Prediction,
     SchemaInfo,
+    WhatIf,
 )
 from frontend.errors import (
     ApiError,
@@ -172,6 +174,15 @@ class ApiClient:
     def predict(self, house: dict[str, float]) -> Prediction:
         """POST /predict for one house; ApiValidationError names the fields the API refused."""
         return parse(Prediction, self.post_json("/predict", house), "POST /predict")
+
+    def explain(self, house: dict[str, float]) -> Explanation:
+        """POST /explain: why the model gives this house its value."""
+        return parse(Explanation, self.post_json("/explain", house), "POST /explain")
+
+    def what_if(self, house: dict[str, float], feature: str, points: int = 40) -> WhatIf:
+        """POST /explain/what-if: the house's value as ``feature`` moves across its range."""
+        body = {"house": house, "feature": feature, "points": points}
+        return parse(WhatIf, self.post_json("/explain/what-if", body), "POST /explain/what-if")
 
     def predict_batch(self, houses: list[dict[str, Any]]) -> BatchPrediction:
         """POST /predict/batch for at most BATCH_LIMIT houses; one result per row."""

@@ -63,7 +63,7 @@ def predictions(
     since: Annotated[datetime | None, Query(description="From this time (inclusive)")] = None,
     until: Annotated[datetime | None, Query(description="Before this time")] = None,
     status: Annotated[int | None, Query(ge=100, le=599)] = None,
-    endpoint: Literal["/predict", "/predict/batch", "/feedback"] | None = None,
+    endpoint: Literal["/predict", "/predict/batch", "/feedback", "/explain"] | None = None,
 ) -> LogPage:
     """Logged requests newest first, by time range, status and endpoint (paginated; a page
     stops early at HOUSING_PREDICTIONS_MAX_BYTES, and ``next_cursor`` says where to go on).

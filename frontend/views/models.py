@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from frontend import charts
+from frontend import charts, explain_charts
 from frontend.api_types import ModelsOverview
 from frontend.ui import api_errors, client
 
@@ -46,7 +46,21 @@ if rows.empty:
 
 st.subheader("Candidates of each training run", anchor=False)
 recent_runs = rows["run"].drop_duplicates().head(RUNS_CHARTED)
-st.altair_chart(charts.model_metrics(rows[rows["run"].isin(recent_runs)]), key="models-metrics")
+metrics_col, importance_col = st.columns([3, 2], gap="large")
+metrics_col.altair_chart(
+    charts.model_metrics(rows[rows["run"].isin(recent_runs)]), key="models-metrics"
+)
+with importance_col:
+    if overview.champion_importances:
+        st.altair_chart(
+            explain_charts.importances(overview.champion_importances), key="models-importance"
+        )
+        st.caption(
+            "Permutation importance on the test split, computed when the champion was trained: "
+            "how much worse it predicts when one input is shuffled."
+        )
+    else:
+        st.caption("The champion's run logged no importances.")
 if rows["run"].nunique() > RUNS_CHARTED:
     st.caption(f"The chart shows the {RUNS_CHARTED} newest runs; the table lists them all.")
 st.dataframe(

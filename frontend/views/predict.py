@@ -10,6 +10,7 @@ import streamlit as st
 from frontend import batch
 from frontend.api_types import FeatureSpec, Prediction, SchemaInfo
 from frontend.errors import ApiValidationError, FieldError
+from frontend import explain_panel
 from frontend.ui import api_errors, client, dollars
 
 # The state outline is a constant of the package (no model, no I/O): the map shows it so the
@@ -121,6 +122,8 @@ def one_house(schema: list[FeatureSpec]) -> None:
         st.pydeck_chart(
             location_map(values["Latitude"], values["Longitude"]), height=420, key="house-map"
         )
+    if result is not None:
+        explain_panel.show(values, schema)
 
 
 def show_field_errors(errors: list[FieldError], slots: dict, general) -> None:

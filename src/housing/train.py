@@ -29,6 +29,7 @@ from housing.evaluation import (
     regression_metrics,
     single_row_latency,
 )
+from housing.explain import log_background
 from housing.features import FEATURE_NAMES, TARGET
 from housing.fileio import atomic_write_json
 from housing.gate import GateParams, Scored, Verdict, judge
@@ -256,6 +257,7 @@ def _log_candidate(
     mlflow.log_figure(plots.importances(importance, name), "plots/importance.png")
     mlflow.log_text(importance.to_csv(index=False), "feature_importance.csv")
     mlflow.log_metrics(interval_metrics)
+    log_background(train)  # explanations of this model, if registered, use this sample
     example = X.head(3)
     info = mlflow.sklearn.log_model(
         model,

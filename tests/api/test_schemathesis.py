@@ -30,7 +30,7 @@ def api_schema(trained_registry: str, tmp_path_factory: pytest.TempPathFactory):
 
 SERVICE_PATHS = {
     "/health", "/ready", "/predict", "/predict/batch", "/schema", "/model", "/models",
-    "/predictions", "/feedback", "/metrics", "/admin/reload",
+    "/predictions", "/feedback", "/metrics", "/admin/reload", "/explain", "/explain/what-if",
 }  # fmt: skip
 """Operations of the service proper get every check; other routers' only "no 5xx"."""
 

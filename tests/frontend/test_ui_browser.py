@@ -128,6 +128,37 @@ def test_predict_in_the_browser(page, live_api: LiveApi) -> None:
     shoot(page, "2-predict-result")
 
 
+def test_the_waterfall_and_a_what_if_curve_in_the_browser(page, live_api: LiveApi) -> None:
+    """After a prediction: the waterfall says how the value is made; a what-if input is picked
+    and its curve drawn (Latitude: far north or south of the house leaves the state)."""
+    settle(page, "Predict a house value")
+    field(page, "MedInc").fill("8")
+    page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
+    page.get_by_role("heading", name="Why this value").wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_function(DONE, timeout=TIMEOUT_MS)
+
+    schema = httpx.get(f"{live_api.url}/schema").json()["features"]
+    house = {f["name"]: f["typical"] for f in schema} | {"MedInc": 8.0}
+    explained = httpx.post(f"{live_api.url}/explain", json=house).json()
+    body = page.locator("body").inner_text()
+    assert f"base ${explained['base_value_dollars']:,.0f} → " in body
+    assert f"→ ${explained['prediction_dollars']:,.0f}" in body
+    charts = page.get_by_test_id("stVegaLiteChart")
+    charts.first.locator("canvas, svg").first.wait_for(timeout=TIMEOUT_MS)
+    assert charts.count() == 2  # the waterfall and the curve of the first input
+
+    page.get_by_test_id("stSelectbox").click()
+    page.get_by_role("option", name="Longitude").click()
+    page.wait_for_function(DONE, timeout=TIMEOUT_MS)
+    curve = httpx.post(
+        f"{live_api.url}/explain/what-if", json={"house": house, "feature": "Longitude"}
+    ).json()
+    caption = f"{curve['refused']} of {len(curve['points'])} values refused"
+    page.get_by_text(caption).wait_for(timeout=TIMEOUT_MS)
+    assert page.get_by_test_id("stVegaLiteChart").count() == 2  # waterfall and curve
+    shoot(page, "2b-predict-explanation")
+
+
 def test_a_refused_value_is_explained_under_its_field(page, live_api: LiveApi) -> None:
     settle(page, "Predict a house value")
     field(page, "AveRooms").fill("4")

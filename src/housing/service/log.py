@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 PREDICT, BATCH, FEEDBACK = "/predict", "/predict/batch", "/feedback"
-LOGGED_ENDPOINTS = (PREDICT, BATCH, FEEDBACK)
+EXPLAIN = "/explain"
+LOGGED_ENDPOINTS = (PREDICT, BATCH, FEEDBACK, EXPLAIN)
 RAW_BODY_LIMIT = 2000
 """UTF-8 bytes of a non-JSON body kept in the log (enough to see what a client sent)."""
 
@@ -86,6 +87,7 @@ prediction_log = sa.Table(
     sa.Column("interval_low", sa.Float),
     sa.Column("interval_high", sa.Float),
     sa.Column("intervals", sa.JSON(none_as_null=True)),
+    sa.Column("contributions", sa.JSON(none_as_null=True)),
     sa.Index("ux_prediction_log_feedback_key", "feedback_key", unique=True),
     # Migration 0007_log_indexes: the filters of GET /predictions and the labelled reads seek.
     sa.Index("ix_prediction_log_status_created_at", "status", "created_at"),
@@ -96,7 +98,8 @@ prediction_log = sa.Table(
 ``feedback_key`` is ``feedback_for`` on accepted feedback, and unique: a prediction gets one.
 ``label_source`` says who sent a feedback's label: ``anonymous``, ``labeller`` or ``admin``
 (only the last two may train, ``housing.retrain``).
-``feedback_token_sha256``: on predictions, the hash of the token /feedback must quote."""
+``feedback_token_sha256``: on predictions, the hash of the token /feedback must quote.
+``contributions`` is set on /explain rows only: ``{"base_value": .., player: value, ...}``."""
 
 heartbeat = sa.Table(
     "service_heartbeat",

@@ -24,6 +24,7 @@ import sklearn
 from housing.features import FEATURE_NAMES, FEATURES, typical_row
 from housing.intervals import Intervals
 from housing.service.compiled import Predict, compile_estimator, compile_pipeline
+from housing.service.explain import ExplainAssets, load_assets
 from housing.service.metrics import ServiceMetrics
 from housing.service.settings import ServiceSettings
 
@@ -86,6 +87,9 @@ class LoadedModel:
         if self.intervals is None:
             return None
         return self.intervals.bounds(predictions, features)
+
+    explain: ExplainAssets | None = None
+    """The version's background sample for /explain (loaded, and swapped, with the model)."""
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Predict an (n, 8) array of features in spec order: one DataFrame for the batch."""
@@ -214,6 +218,8 @@ class ModelHolder:
             rows = pd.DataFrame(check_rows(), columns=list(FEATURE_NAMES))
             loaded = replace(loaded, compiled=compile_pipeline(pipeline, rows))
             loaded = replace(loaded, intervals=_compiled_intervals(loaded.intervals))
+        explain = load_assets(self.client(), loaded.name, loaded.version, loaded.run_id)
+        loaded = replace(loaded, explain=explain)
         # A model that loads but cannot predict a typical house must not serve.
         check = loaded.predict(np.array([list(typical_row().values())]))
         if check.shape != (1,) or not np.isfinite(check).all():

@@ -290,6 +290,14 @@ class TrainingRun(BaseModel):
     candidates: list[CandidateResult]
 
 
+class FeatureImportance(BaseModel):
+    """Permutation importance of one raw input on the test split (training computes it)."""
+
+    feature: str
+    importance_mean: float = Field(description="Rise in test RMSE when the input is shuffled")
+    importance_std: float
+
+
 class ModelsOverview(BaseModel):
     """Training runs, newest first, and which versions hold ``champion`` and ``previous``."""
 
@@ -297,10 +305,13 @@ class ModelsOverview(BaseModel):
     champion: VersionRef | None
     previous: VersionRef | None
     runs: list[TrainingRun]
+    champion_importances: list[FeatureImportance] | None = Field(
+        None, description="The champion's global importances, largest first (null: none logged)"
+    )
 
 
 class LogRecord(BaseModel):
-    """One logged request to /predict, /predict/batch or /feedback."""
+    """One logged request to /predict, /predict/batch, /feedback or /explain."""
 
     id: str
     created_at: datetime
@@ -316,6 +327,8 @@ class LogRecord(BaseModel):
     error: Any | None
     feedback_for: str | None
     actual: float | None
+    contributions: dict[str, float] | None = None
+    """/explain rows: the base value and each player's Shapley value."""
 
 
 class LogPage(BaseModel):

@@ -61,6 +61,8 @@ class ServiceSettings(BaseSettings):
     """How often the registry is polled for a moved ``champion`` alias."""
     rate_limit: str = "100/second"
     """Per-client limit in slowapi/limits notation ("100/second", "6000/minute"); "" = off."""
+    explain_rate_limit: str = "20/second"
+    """Per-client limit on /explain and /explain/what-if (each costs ~100 predicts); "" = off."""
     max_body_bytes: int = Field(1_048_576, gt=0)
     """Larger request bodies get a 413 (a 1,000-house batch is about 200 kB)."""
     predictions_max_bytes: int = Field(4_194_304, ge=65_536)
@@ -96,7 +98,7 @@ class ServiceSettings(BaseSettings):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
 
-    @field_validator("rate_limit", "row_rate_limit")
+    @field_validator("rate_limit", "row_rate_limit", "explain_rate_limit")
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:
         from limits import parse_many

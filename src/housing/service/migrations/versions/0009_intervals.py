@@ -4,8 +4,8 @@
 row keeps ``[low, high]`` per house in ``intervals`` (None for a rejected house), beside its
 ``predictions``. All NULL when the serving version had no intervals (or for older rows).
 
-Revision ID: 0005_intervals
-Revises: 0004_drift_lease
+Revision ID: 0009_intervals
+Revises: 0008_log_retention
 Create Date: 2026-12-04
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_intervals"
-down_revision = "0004_drift_lease"
+revision = "0009_intervals"
+down_revision = "0008_log_retention"
 branch_labels = None
 depends_on = None
 
