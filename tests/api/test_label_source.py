@@ -28,10 +28,10 @@ def client(trained_registry: str, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 def feedback(client: TestClient, headers: dict[str, str]):
-    prediction = client.post("/predict", json=typical_row()).json()["prediction_id"]
-    return prediction, client.post(
-        "/feedback", json={"prediction_id": prediction, "actual": 2.0}, headers=headers
-    )
+    answered = client.post("/predict", json=typical_row()).json()
+    prediction, token = answered["prediction_id"], answered["feedback_token"]
+    body = {"prediction_id": prediction, "actual": 2.0, "feedback_token": token}
+    return (prediction, token), client.post("/feedback", json=body, headers=headers)
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def feedback(client: TestClient, headers: dict[str, str]):
 def test_the_log_records_who_labelled_each_feedback(
     client: TestClient, headers: dict[str, str], source: str
 ) -> None:
-    prediction, answer = feedback(client, headers)
+    (prediction, _), answer = feedback(client, headers)
     assert answer.status_code == 200, answer.text
     engine = client.app.state.runtime.engine
     row = next(
@@ -60,11 +60,12 @@ def test_the_log_records_who_labelled_each_feedback(
 
 @pytest.mark.parametrize("key", ["not-a-key", "first-labeller-key,second-labeller-key"])
 def test_a_wrong_labeller_key_is_refused_and_records_nothing(client: TestClient, key: str) -> None:
-    prediction, answer = feedback(client, {"X-Labeller-Key": key})
+    (prediction, token), answer = feedback(client, {"X-Labeller-Key": key})
     assert answer.status_code == 401 and "X-Labeller-Key" in answer.json()["detail"]
     engine = client.app.state.runtime.engine
     assert not prediction_log.feedback_exists(engine, prediction)
-    again = client.post("/feedback", json={"prediction_id": prediction, "actual": 2.0})
+    body = {"prediction_id": prediction, "actual": 2.0, "feedback_token": token}
+    again = client.post("/feedback", json=body)
     assert again.status_code == 200, "the same feedback without a key is anonymous, accepted"
 
 

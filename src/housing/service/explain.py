@@ -42,7 +42,11 @@ class ExplainAssets:
 
 
 def _download(client: Any, run_id: str, path: str, folder: str) -> Path:
-    return Path(client.download_artifacts(run_id, path, folder))
+    from housing.tracking import mlflow_env
+
+    # No progress bar: the service's stderr carries JSON log lines only.
+    with mlflow_env(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false"):
+        return Path(client.download_artifacts(run_id, path, folder))
 
 
 def read_background(path: Path) -> np.ndarray:
