@@ -106,6 +106,7 @@ def _promote(runtime: Runtime, version: int) -> tuple[ModelVersion, str | None, 
         403: {"model": ErrorBody, "description": "HOUSING_API_KEY is not set"},
         404: {"model": ErrorBody, "description": "No such registered version"},
         409: {"model": PromotionResult, "description": "Promoted, but the reload failed"},
+        503: {"model": ErrorBody, "description": "The MLflow registry is unavailable"},
     },
 )
 async def promote(

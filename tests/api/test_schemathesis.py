@@ -34,10 +34,15 @@ SERVICE_PATHS = {
 }  # fmt: skip
 """Operations of the service proper get every check; other routers' only "no 5xx"."""
 
-KEYED = {"/admin/reload", "/admin/jobs", "/admin/jobs/{job_id}", "/data/upload", "/data/batches"}
+KEYED = {
+    "/admin/reload", "/admin/jobs", "/admin/jobs/{job_id}", "/data/upload", "/data/batches",
+    "/admin/versions/pending",
+}  # fmt: skip
 """Admin operations sent with a valid X-API-Key. Not /admin/retrain nor /admin/retrain/alert:
 with the key, generated requests would start real training jobs (child processes that train
-on the shared registry); their key check is fuzzed, their keyed paths are the closed-loop tests'."""
+on the shared registry); their key check is fuzzed, their keyed paths are the closed-loop tests'.
+Nor /admin/versions/{version}/promote, which would move the shared registry's champion
+(tests/api/test_versions.py promotes on a copy)."""
 EXAMPLES = {"/data/upload": 150}
 """More cases where a parser of client bytes sits behind the key; 25 elsewhere."""
 

@@ -170,6 +170,7 @@ def test_make_repro_runs_the_pipeline_offline_and_reruns_only_what_changed(
         "reference.csv",
         "test.csv",
         "train.csv",
+        "validation.csv",
     ]
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     assert lock["data"]["params"]["params.yaml"]["data"]["seed"] == 42
