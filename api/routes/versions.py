@@ -34,6 +34,7 @@ class PromotionResult(BaseModel):
     gate: str | None = Field(description="The gate's outcome when registered, now `approved`")
     gate_reason: str | None
     parent_run_id: str | None
+    job_id: str | None = Field(description="The retraining job that registered it, if any")
     reload: ReloadResult
 
 
@@ -98,6 +99,16 @@ def _promote(runtime: Runtime, version: int) -> tuple[ModelVersion, str | None, 
     return client.get_model_version(name, target.version), replaced, target.tags.get(GATE)
 
 
+def _job_id(runtime: Runtime, run_id: str | None) -> str | None:
+    """The retraining job recorded on the version's training run (None for `housing train`)."""
+    if not run_id:
+        return None
+    try:
+        return runtime.holder.client().get_run(run_id).data.tags.get("housing.job_id")
+    except MlflowException:
+        return None
+
+
 @router.post(
     "/{version}/promote",
     response_model=PromotionResult,
@@ -106,6 +117,7 @@ def _promote(runtime: Runtime, version: int) -> tuple[ModelVersion, str | None, 
         403: {"model": ErrorBody, "description": "HOUSING_API_KEY is not set"},
         404: {"model": ErrorBody, "description": "No such registered version"},
         409: {"model": PromotionResult, "description": "Promoted, but the reload failed"},
+        503: {"model": ErrorBody, "description": "The MLflow registry is unavailable"},
     },
 )
 async def promote(
@@ -119,12 +131,14 @@ async def promote(
     except MlflowException as exc:
         raise HTTPException(503, f"MLflow registry unavailable: {exc.message}"[:300]) from None
     outcome = await asyncio.to_thread(runtime.holder.reload, True)
+    run_id = target.tags.get("parent_run_id")
     body = PromotionResult(
         version=str(target.version),
         replaced=replaced,
         gate=target.tags.get(GATE, gate),
         gate_reason=target.tags.get(registry.GATE_REASON_TAG),
-        parent_run_id=target.tags.get("parent_run_id"),
+        parent_run_id=run_id,
+        job_id=await asyncio.to_thread(_job_id, runtime, run_id),
         reload=ReloadResult(result=outcome.result, version=outcome.version, detail=outcome.detail),
     )
     if outcome.result == "failed":

@@ -106,6 +106,8 @@ def test_admin_endpoints_need_the_key(app_client: TestClient) -> None:
         ("GET", "/admin/jobs"),
         ("GET", "/admin/jobs/20250101T000000Z-00000000"),
         ("POST", "/admin/retrain/alert"),
+        ("GET", "/admin/versions/pending"),
+        ("POST", "/admin/versions/1/promote"),
     ]:
         answer = app_client.request(method, path, headers={"X-API-Key": "wrong"})
         assert answer.status_code == 401, (path, answer.text)

@@ -142,7 +142,8 @@ def test_rate_limit_and_cors(trained_registry: str, tmp_path: Path) -> None:
 def test_openapi_documents_every_route_with_a_response_model(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     paths = {"/predict", "/predict/batch", "/feedback", "/predictions", "/schema", "/model",
-             "/models", "/health", "/ready", "/metrics", "/admin/reload"}  # fmt: skip
+             "/models", "/health", "/ready", "/metrics", "/admin/reload",
+             "/admin/versions/pending", "/admin/versions/{version}/promote"}  # fmt: skip
     assert paths <= set(spec["paths"])
     for path in paths:
         for operation in spec["paths"][path].values():

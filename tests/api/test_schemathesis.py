@@ -36,12 +36,13 @@ SERVICE_PATHS = {
 
 KEYED = {
     "/admin/reload", "/admin/jobs", "/admin/jobs/{job_id}", "/data/upload", "/data/batches",
-    "/predictions", "/drift/history", "/drift/report",
+    "/predictions", "/drift/history", "/drift/report", "/admin/versions/pending",
 }  # fmt: skip
 """Operations behind a key (admin, or reading the log), sent with a valid X-API-Key. Not
 /admin/retrain nor /admin/retrain/alert: with the key, generated requests would start real
 training jobs (child processes that train on the shared registry); their key check is fuzzed,
-their keyed paths are the closed-loop tests'."""
+their keyed paths are the closed-loop tests'. Nor /admin/versions/{version}/promote, which
+would move the shared registry's champion (tests/api/test_versions.py promotes on a copy)."""
 EXAMPLES = {"/data/upload": 150}
 """More cases where a parser of client bytes sits behind the key; 25 elsewhere."""
 

@@ -55,6 +55,7 @@ def test_an_admin_approves_a_pending_version_and_it_is_served(
         body = answer.json()
         assert body["version"] == version and body["replaced"] == before
         assert body["gate"] == "approved" and "planted verdict" in body["gate_reason"]
+        assert body["job_id"] is None, "registered by `housing train`, not a retraining job"
         assert body["reload"] == {
             "result": "loaded",
             "version": version,

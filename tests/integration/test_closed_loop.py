@@ -354,6 +354,7 @@ def test_drift_alert_retrains_promotes_and_the_gate_refuses_bad_labels(
         assert approve.status_code == 200, approve.text
         approved = approve.json()
         assert approved["replaced"] == "1" and approved["gate"] == "approved"
+        assert approved["job_id"] == alert_job["id"]
         assert approved["reload"] == approved["reload"] | {"result": "loaded", "version": "2"}
         assert admin_get(stack, "/admin/versions/pending") == []
         assert {c["model"] for c in result["candidates"]} == {"linear", "gradient_boosting"}

@@ -430,14 +430,14 @@ def test_the_issue_attack_nudged_held_out_rows_are_dropped_and_new_houses_kept(
     nudged = splits.test.assign(Population=splits.test["Population"] + 0.5)
     near = retrain.near_held_out(nudged, held_out)
     assert near.all() and len(near) == 4128
-    moved = splits.validation.assign(AveOccup=splits.validation["AveOccup"] * 1.01)
+    moved = splits.validation.assign(AveOccup=splits.validation["AveOccup"] * 1.005)
     assert retrain.near_held_out(moved, held_out).all()
     # Genuinely other houses: the fitting rows (many share coordinates with a held-out row).
     shares_place = splits.train.merge(
         held_out[["Latitude", "Longitude"]].drop_duplicates(), on=["Latitude", "Longitude"]
     )
     assert len(shares_place) > 1000
-    assert retrain.near_held_out(splits.train, held_out).sum() <= 2
+    assert not retrain.near_held_out(splits.train, held_out).any()
     # A copy altered beyond the tolerance is a different house as far as the features tell.
     bigger = splits.test.assign(Population=splits.test["Population"] * 1.2 + 2)
     assert not retrain.near_held_out(bigger, held_out).any()
