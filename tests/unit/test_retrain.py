@@ -322,7 +322,7 @@ def prediction_log_with_feedback(path: Path, pool: pd.DataFrame, test: pd.DataFr
         ("a" * 32, pool[TARGET.name].iloc[0]),
         ("b" * 32 + "-1", pool[TARGET.name].iloc[2]),
         ("b" * 32 + "-0", pool[TARGET.name].iloc[1]),
-        ("b" * 32 + "-1", 9.99),  # feedback twice: the newest counts
+        ("b" * 32 + "-1", 4.99),  # feedback twice: the newest counts (in the label range)
         ("b" * 32 + "-2", test[TARGET.name].iloc[0]),  # a held-out house: never trained on
     ]:
         rows.append(
@@ -374,7 +374,7 @@ def test_gather_reads_feedback_and_batches_and_drops_held_out_houses(
     assert got.feedback_rows == 3 and got.held_out_dropped == 3 + 1
     feedback = got.feedback.set_index("prediction_id")
     assert feedback.loc["a" * 32, TARGET.name] == unseen[TARGET.name].iloc[0]
-    assert feedback.loc["b" * 32 + "-1", TARGET.name] == 9.99
+    assert feedback.loc["b" * 32 + "-1", TARGET.name] == 4.99
     assert feedback.loc["b" * 32 + "-0", "MedInc"] == unseen["MedInc"].iloc[1]
     assert len(got.frame) == 33 and list(got.frame.columns) == list(COLUMNS)
     keys = list(retrain.FINGERPRINT)
