@@ -149,3 +149,21 @@ def test_a_page_of_small_rows_is_capped_by_rows(bounded: TestClient) -> None:
     page = bounded.get("/predictions", params={"limit": 2}, headers=READ).json()
     assert len(page["items"]) == 2 and page["next_offset"] == 2
     assert bounded.get("/predictions", params={"limit": 501}, headers=READ).status_code == 422
+
+
+def test_the_ui_reads_every_row_through_pages_cut_short(bounded: TestClient) -> None:
+    """The UI's client went on at fixed 500-row offsets: pages cut by bytes would skip rows."""
+    from frontend.client import ApiClient
+    from frontend.settings import UISettings
+
+    from housing.service import log as prediction_log
+
+    for _ in range(3):
+        bounded.post("/predict/batch", json={"houses": [typical_row()] * 200})
+    api = ApiClient(UISettings(api_url="http://testserver"))
+    api._http = bounded  # the same client, on the app in this process
+    records = api.predictions(key=API_KEY, limit=500, endpoint="/predict/batch")
+    engine = bounded.app.state.runtime.engine
+    stored = prediction_log.page(engine, limit=500, endpoint="/predict/batch")
+    assert len(stored) >= 3
+    assert [r.id for r in records] == [row["id"] for row in stored]

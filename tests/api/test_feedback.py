@@ -119,12 +119,17 @@ def test_leading_zeros_name_the_same_batch_row(client: TestClient, engine: Engin
 
 
 @pytest.mark.parametrize("actual", [0.0, 0.1, 5.01, 19.0])
-def test_actual_outside_the_labels_range_is_422(client: TestClient, actual: float) -> None:
+def test_actual_outside_the_labels_range_is_422(
+    client: TestClient, engine: Engine, actual: float
+) -> None:
     """The label's real range from the feature spec (the census floor and cap), not [0, 20]."""
     answer = client.post("/predict", json=typical_row()).json()
     response = client.post("/feedback", json=label(answer, actual))
     assert response.status_code == 422
     assert response.json()["detail"][0]["field"] == "actual"
+    rows = prediction_log.page(engine, limit=50, endpoint="/feedback")
+    row = next(r for r in rows if r["id"] == response.headers["X-Request-ID"])
+    assert row["inputs"] == {"prediction_id": answer["prediction_id"], "actual": actual}
 
 
 @pytest.mark.parametrize("actual", [TARGET.min, TARGET.max])

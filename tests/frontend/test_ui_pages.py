@@ -204,6 +204,21 @@ def test_history_lists_the_logged_requests_with_filters(live: LiveApi) -> None:
     assert set(table["outcome"]) == {"rejected"}
 
 
+def test_the_log_pages_ask_for_a_read_key_once_per_session(live: LiveApi) -> None:
+    at = AppTest.from_file(str(APP), default_timeout=30).run()
+    at.switch_page("views/history.py").run()
+    assert "The prediction log is private" in text_of(at) and not at.dataframe
+    at.switch_page("views/drift.py").run()
+    assert "Enter a read key" in text_of(at) and not at.get("iframe")
+    assert at.metric  # the latest result's summary is public
+    at.text_input(key="read-key-input").set_value("not-the-key").run()
+    assert any("401" in e.value for e in at.error), text_of(at)
+    at.text_input(key="read-key-input").set_value(READ_KEY).run()
+    assert not at.error and len(at.get("vega_lite_chart")) == 2
+    at.switch_page("views/history.py").run()  # typed once: the other page has it too
+    assert not at.exception and table_with(at, "outcome") is not None
+
+
 def test_drift_page_shows_the_latest_result_and_the_report(live: LiveApi) -> None:
     drift = httpx.get(f"{live.url}/drift").json()
     at = open_page("views/drift.py")

@@ -325,7 +325,7 @@ def prediction_log_with_feedback(
         ("a" * 32, pool[TARGET.name].iloc[0]),
         ("b" * 32 + "-1", pool[TARGET.name].iloc[2]),
         ("b" * 32 + "-0", pool[TARGET.name].iloc[1]),
-        ("b" * 32 + "-1", 4.99),  # feedback twice: the newest counts
+        ("b" * 32 + "-1", 4.99),  # feedback twice: the newest counts (in the label range)
         ("b" * 32 + "-2", test[TARGET.name].iloc[0]),  # a held-out house: never trained on
     ]:
         rows.append(
