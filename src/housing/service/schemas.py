@@ -298,6 +298,12 @@ class LogRecord(BaseModel):
     error: Any | None
     feedback_for: str | None
     actual: float | None
+    interval_level: float | None = None
+    interval_low: float | None = None
+    interval_high: float | None = None
+    intervals: list[list[float] | None] | None = Field(
+        None, description="A batch's [low, high] per row (null for a rejected row)"
+    )
 
 
 class LogPage(BaseModel):
