@@ -58,6 +58,16 @@ class ApiFieldError(Loose):
     message: str
 
 
+class Interval(Loose):
+    """A prediction's conformal interval (holds the true value for ``level`` of houses)."""
+
+    level: float
+    low: float
+    high: float
+    low_dollars: float
+    high_dollars: float
+
+
 class Prediction(Loose):
     """POST /predict."""
 
@@ -66,6 +76,7 @@ class Prediction(Loose):
     prediction_dollars: float
     model_name: str
     model_version: str
+    interval: Interval | None = None
 
 
 class BatchItem(Loose):
@@ -73,6 +84,7 @@ class BatchItem(Loose):
 
     index: int
     prediction_dollars: float | None = None
+    interval: Interval | None = None
     errors: list[ApiFieldError] | None = None
 
 
@@ -169,6 +181,9 @@ class LogRecord(Loose):
     model_version: str | None = None
     error: Any | None = None
     actual: float | None = None
+    interval_low: float | None = None
+    interval_high: float | None = None
+    intervals: list[list[float] | None] | None = None
 
 
 class LogPage(Loose):
@@ -226,6 +241,14 @@ class Performance(Loose):
     model_version: str | None = None
     test_rmse: float | None = None
     rmse_ratio: float | None = None
+    estimated_mae: float | None = None
+    estimate_rows: int = 0
+    estimate_window: int = 0
+    test_mae: float | None = None
+    interval_level: float | None = None
+    interval_coverage: float | None = None
+    coverage_count: int = 0
+    coverage_window: int = 0
 
 
 class Contribution(Loose):

@@ -74,6 +74,8 @@ def predict_frame(client: ApiClient, frame: pd.DataFrame, names: list[str]) -> p
     rows = records(frame, names)
     errors: list[str | None] = [not_finite(row) for row in rows]
     values: list[float | None] = [None] * len(rows)
+    lows: list[float | None] = [None] * len(rows)
+    highs: list[float | None] = [None] * len(rows)
     versions: list[str | None] = [None] * len(rows)
     sendable = [i for i, reason in enumerate(errors) if reason is None]
     for start in range(0, len(sendable), CHUNK):
@@ -82,12 +84,16 @@ def predict_frame(client: ApiClient, frame: pd.DataFrame, names: list[str]) -> p
         for item in answer.results:
             i = chunk[item.index]
             values[i] = item.prediction_dollars
+            if item.interval is not None:
+                lows[i], highs[i] = item.interval.low_dollars, item.interval.high_dollars
             if item.prediction_dollars is not None:
                 versions[i] = answer.model_version
             if item.errors:
                 errors[i] = "; ".join(e.message for e in item.errors)
     out = frame.reset_index(drop=True).copy()
     out["predicted_value"] = values
+    out["interval_low"] = lows
+    out["interval_high"] = highs
     out["model_version"] = versions
     out["error"] = errors
     return out

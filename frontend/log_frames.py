@@ -88,14 +88,29 @@ def values_frame(records: list[LogRecord]) -> pd.DataFrame:
     """One row per predicted value (single predictions and every row of a batch)."""
     times: list[Any] = []
     values: list[float] = []
+    lows: list[float | None] = []
+    highs: list[float | None] = []
     for r in records:
         if r.prediction is not None and r.endpoint != "/feedback":
             times.append(r.created_at)
             values.append(r.prediction * TARGET_DOLLARS)
-        for value in r.predictions or ():
+            lows.append(_dollars(r.interval_low))
+            highs.append(_dollars(r.interval_high))
+        bounds = r.intervals or []
+        for index, value in enumerate(r.predictions or ()):
             if value is not None:
                 times.append(r.created_at)
                 values.append(value * TARGET_DOLLARS)
-    frame = pd.DataFrame({"created_at": pd.to_datetime(times, utc=True), "value": values})
+                pair = bounds[index] if index < len(bounds) else None
+                lows.append(_dollars(pair[0]) if pair else None)
+                highs.append(_dollars(pair[1]) if pair else None)
+    frame = pd.DataFrame(
+        {
+            "created_at": pd.to_datetime(times, utc=True),
+            "value": values,
+            "low": pd.Series(lows, dtype="float64"),
+            "high": pd.Series(highs, dtype="float64"),
+        }
+    )
     frame["status"] = "accepted"
     return frame

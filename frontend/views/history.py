@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from frontend import charts
+from frontend import charts, intervals
 from frontend.log_frames import requests_frame, values_frame
 from frontend.ui import api_errors, client, read_key
 
@@ -107,6 +107,8 @@ with right:
         )
 if not values.empty:
     st.altair_chart(charts.distribution(charts.histogram(values["value"])), key="history-hist")
+if values["low"].notna().any():
+    st.altair_chart(intervals.band_over_time(values), key="history-intervals")
 
 st.dataframe(
     requests,

@@ -7,7 +7,7 @@ import math
 import pydeck as pdk
 import streamlit as st
 
-from frontend import batch
+from frontend import batch, intervals
 from frontend.api_types import FeatureSpec, Prediction, SchemaInfo
 from frontend.errors import ApiValidationError, FieldError
 from frontend import explain_panel
@@ -115,6 +115,14 @@ def one_house(schema: list[FeatureSpec]) -> None:
                 dollars(result.prediction_dollars),
                 help=f"{result.prediction:.4f} in units of $100,000",
             )
+            if result.interval is not None:
+                st.markdown(f"**{intervals.sentence(result.prediction_dollars, result.interval)}**")
+                st.altair_chart(
+                    intervals.range_chart(result.prediction_dollars, result.interval),
+                    key="house-interval",
+                )
+            else:
+                st.caption("This model version was trained without prediction intervals.")
             st.caption(
                 f"model `{result.model_name}` version **{result.model_version}**"
                 + f" · prediction id `{result.prediction_id}`"
@@ -190,7 +198,9 @@ def many_houses(schema: list[FeatureSpec]) -> None:
             column_config={
                 "predicted_value": st.column_config.NumberColumn(
                     "predicted value ($)", format="dollar"
-                )
+                ),
+                "interval_low": st.column_config.NumberColumn("low ($)", format="dollar"),
+                "interval_high": st.column_config.NumberColumn("high ($)", format="dollar"),
             },
         )
         st.download_button(

@@ -78,6 +78,49 @@ def accuracy(performance: Performance, column) -> None:
     mae.metric("Live MAE", fmt(dollars(performance.mae), "${:,.0f}"), help=explain)
 
 
+def estimates(performance: Performance) -> None:
+    """The label-free MAE estimate beside the realized MAE, and the intervals' live coverage,
+    with this session's readings of both MAEs over time."""
+    a, b, c = st.columns(3)
+    a.metric(
+        "Estimated MAE (no labels)",
+        fmt(dollars(performance.estimated_mae), "${:,.0f}"),
+        help=(
+            f"Mean σ(x) of the model's difficulty estimate over the newest "
+            f"{performance.estimate_rows:,} served inputs (window {performance.estimate_window:,})"
+            f"; the test MAE is {fmt(dollars(performance.test_mae), '${:,.0f}')}. It cannot see "
+            "concept drift (the same house now worth more): the realized MAE still counts."
+        ),
+    )
+    level = performance.interval_level
+    b.metric(
+        "Live interval coverage",
+        fmt(performance.interval_coverage, "{:.1%}"),
+        delta=(
+            None
+            if performance.interval_coverage is None or level is None
+            else f"{performance.interval_coverage - level:+.1%} vs {level:.0%} promised"
+        ),
+        delta_color="normal",
+        help=(
+            f"Share of the newest {performance.coverage_count:,} labelled predictions (window "
+            f"{performance.coverage_window:,}) whose actual value fell inside their interval."
+        ),
+    )
+    c.metric("Test MAE (offline)", fmt(dollars(performance.test_mae), "${:,.0f}"))
+    history: list[dict] = st.session_state.setdefault("service-estimates", [])
+    history.append(
+        {
+            "time": pd.Timestamp.now(tz="UTC"),
+            "estimated MAE": dollars(performance.estimated_mae),
+            "realized MAE": dollars(performance.mae),
+        }
+    )
+    del history[:-KEEP]
+    if len(history) >= 2:
+        st.line_chart(pd.DataFrame(history).set_index("time"), height=180)
+
+
 @st.fragment(run_every=REFRESH_SECONDS)
 def figures() -> None:
     """Everything that refreshes: one /metrics scrape and one /performance read."""
@@ -106,6 +149,7 @@ def figures() -> None:
     a.metric("Error ratio (5xx)", fmt(shown.error_ratio, "{:.2%}"))
     b.metric("Rejected (4xx)", fmt(shown.rejected_ratio, "{:.2%}"))
     accuracy(performance, (c, d))
+    estimates(performance)
     if scrape.model_info:
         info = scrape.model_info
         st.caption(

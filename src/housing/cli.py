@@ -459,6 +459,44 @@ def drift_calibrate(
             )
 
 
+@app.command("estimate-calibrate")
+def estimate_calibrate(
+    trials: Annotated[int, typer.Option(min=1, help="Windows drawn per shift and size.")] = 200,
+    rows: Annotated[list[int], typer.Option(min=10, help="Window size(s) to test.")] = [500, 1000],
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON line per cell.")] = False,
+) -> None:
+    """Benchmark the label-free MAE estimate against the realized MAE on held-out windows."""
+    import json
+
+    from housing import intervals, registry
+    from housing.data import DataNotFoundError, load_split
+    from housing.monitoring.estimate_calibrate import calibrate_estimate
+
+    settings, client = _registry_client()
+    try:
+        held_out = load_split(settings.data_dir)[1]
+    except DataNotFoundError as exc:
+        fail(str(exc))
+    champion = registry.champion(client, settings.model_name)
+    if champion is None:
+        fail(f"no champion of {settings.model_name!r} yet: run `housing train`")
+    uri = settings.mlflow_tracking_uri
+    bands = intervals.load(champion.run_id, uri)
+    if bands is None:
+        fail(f"champion v{champion.version} has no intervals: retrain it with `housing train`")
+    pipeline = registry.load_model(settings.model_name, champion.version, tracking_uri=uri)
+    for cell in calibrate_estimate(pipeline, bands, held_out, rows, trials, seed):
+        if json_output:
+            typer.echo(json.dumps(cell.as_dict(), sort_keys=True))
+        else:
+            typer.echo(
+                f"{cell.shift:<8} {cell.rows:>5} rows: estimated MAE {cell.estimated_mae:.3f}"
+                f" vs realized {cell.realized_mae:.3f}; within ±10% in"
+                f" {cell.within_tolerance:6.1%} of {cell.trials} windows"
+            )
+
+
 @app.command()
 def simulate(
     url: Annotated[str, typer.Option(help="The API's base URL.")] = "http://127.0.0.1:8000",

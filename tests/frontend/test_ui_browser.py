@@ -124,7 +124,11 @@ def test_predict_in_the_browser(page, live_api: LiveApi) -> None:
     house = {f["name"]: f["typical"] for f in schema} | {"MedInc": 8.0}
     expected = httpx.post(f"{live_api.url}/predict", json=house).json()
     assert result.inner_text() == f"${expected['prediction_dollars']:,.0f}"
-    assert f"version {expected['model_version']}" in page.locator("body").inner_text()
+    body = page.locator("body").inner_text()
+    assert f"version {expected['model_version']}" in body
+    high = round(expected["interval"]["high_dollars"] / 1000) * 1000
+    assert "90% between $" in body and f"and ${high:,.0f}" in body
+    page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=TIMEOUT_MS)
     shoot(page, "2-predict-result")
 
 

@@ -4,6 +4,7 @@ and against no API at all: a plain message, never an exception, until the API is
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,6 +92,13 @@ def test_predict_form_is_built_from_the_schema_and_shows_the_prediction(live: Li
     metric = at.metric[0]
     assert metric.value == f"${expected['prediction_dollars']:,.0f}"
     assert f"version **{expected['model_version']}**" in text_of(at)
+    interval = expected["interval"]
+    low, high = (round(interval[k] / 1000) * 1000 for k in ("low_dollars", "high_dollars"))
+    sentence = (
+        f"**${round(expected['prediction_dollars'] / 100) * 100:,.0f} — 90% between "
+        f"${low:,.0f} and ${high:,.0f}**"
+    )
+    assert sentence in [m.value for m in at.markdown]
 
 
 @pytest.mark.parametrize(
@@ -142,6 +150,10 @@ def test_csv_upload_gives_a_prediction_or_a_reason_per_row(live: LiveApi) -> Non
     direct = httpx.post(f"{live.url}/predict/batch", json={"houses": features.to_dict("records")})
     expected = [r["prediction_dollars"] for r in direct.json()["results"]]
     assert table["predicted_value"].drop(index=3).tolist() == pytest.approx(expected)
+    for column, key in (("interval_low", "low_dollars"), ("interval_high", "high_dollars")):
+        bounds = [r["interval"][key] for r in direct.json()["results"]]
+        assert table[column].drop(index=3).tolist() == pytest.approx(bounds)
+        assert math.isnan(table.loc[3, column])
     assert at.get("download_button")
 
 
@@ -196,7 +208,9 @@ def test_history_lists_the_logged_requests_with_filters(live: LiveApi) -> None:
     table = table_with(at, "outcome")
     assert len(table) == len(logged)
     assert table["id"].tolist() == [r["id"] for r in logged]  # newest first, as the API says
-    assert len(at.get("vega_lite_chart")) == 3
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 4  # requests, values, distribution, and the intervals' band
+    assert "Predictions and their intervals" in charts[3].proto.spec
     rejected = [r for r in logged if r["status"] == 422]
     at.selectbox(key="history-status").set_value("422 invalid input").run()
     table = table_with(at, "outcome")
@@ -263,6 +277,11 @@ def test_service_page_reports_rates_latency_errors_and_live_rmse(live: LiveApi) 
     assert values["Latency p50"].endswith(" ms")
     assert values["Rejected (4xx)"] != "0.00%"  # the seeded 422s
     assert values["Live RMSE"] == f"${performance['rmse'] * 100_000:,.0f}"
+    estimated = values["Estimated MAE (no labels)"]
+    assert estimated.startswith("$") and estimated != "$0"
+    assert values["Test MAE (offline)"] == f"${performance['test_mae'] * 100_000:,.0f}"
+    coverage = performance["interval_coverage"]
+    assert values["Live interval coverage"] == ("—" if coverage is None else f"{coverage:.1%}")
     assert "/predict" in set(table_with(at, "endpoint")["endpoint"])
 
     house = httpx.get(f"{live.url}/schema").json()["features"]

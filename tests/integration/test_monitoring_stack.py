@@ -227,6 +227,9 @@ def scraped_and_reported(stack: dict) -> tuple[dict, dict]:
         "housing_live_rmse": performance["rmse"],
         "housing_live_mae": performance["mae"],
         "housing_model_test_rmse": performance["test_rmse"],
+        "housing_estimated_mae": performance["estimated_mae"],
+        "housing_live_interval_coverage": performance["interval_coverage"],
+        "housing_model_test_mae": performance["test_mae"],
     }
     return {name: scalar(stack, name) for name in reported}, reported
 

@@ -33,6 +33,16 @@ CHILD_METRICS = {
     "val_rmse",
     "fit_seconds",
     "predict_latency_ms",
+    "interval_coverage",
+    "interval_mean_width",
+    "interval_median_width",
+    "interval_coverage_medinc_q1",
+    "interval_coverage_medinc_q5",
+    "interval_coverage_region_north",
+    "interval_coverage_region_south",
+    "interval_const_coverage",
+    "interval_const_mean_width",
+    "calibration_seconds",
 }
 VERSION_TAGS = {"candidate", "test_rmse", "test_mae", "test_r2", "val_rmse", "trained_at", "gate"}
 
@@ -93,6 +103,9 @@ def test_train_register_gate_promote_rollback(
         assert CHILD_METRICS <= set(child.data.metrics)
         logged = {a.path for a in client.list_artifacts(child.info.run_id, "plots")}
         assert logged == {"plots/predicted.png", "plots/residuals.png", "plots/importance.png"}
+        bands = {a.path for a in client.list_artifacts(child.info.run_id, "intervals")}
+        assert bands == {"intervals/sigma.skops", "intervals/interval.json"}
+        assert 0.85 <= child.data.metrics["interval_coverage"] <= 0.95
     parent_artifacts = {a.path for a in client.list_artifacts(parents[0].info.run_id)}
     assert {"comparison.csv", "comparison.json"} <= parent_artifacts
 

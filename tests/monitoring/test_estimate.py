@@ -128,3 +128,57 @@ def test_the_estimate_is_near_the_realized_error(client: TestClient, served: pd.
     the realized MAE of 200 labels (its sampling error alone is ~7%)."""
     body = client.get("/performance").json()
     assert body["estimated_mae"] == pytest.approx(body["mae"], rel=0.25)
+
+
+def test_estimate_calibrate_compares_windows_with_the_realized_error(
+    trained_registry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`housing estimate-calibrate` on the trained store: one JSON cell per shift and size;
+    the unshifted cells' figures are recomputed here from the same windows by hand."""
+    from typer.testing import CliRunner
+
+    from housing.cli import app as cli
+    from housing.monitoring.shifts import Shift
+
+    root = Path(trained_registry.removeprefix("sqlite:///")).parent
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_registry)
+    monkeypatch.setenv("HOUSING_DATA_DIR", str(root / "data"))
+    args = ["estimate-calibrate", "--trials", "20", "--rows", "1000", "--json", "--seed", "3"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    cells = [json.loads(line) for line in result.output.splitlines()]
+    assert [c["shift"] for c in cells] == [s.value for s in Shift]
+    plain = cells[0]
+    # The windows by hand: the same generator, the champion's errors and σ on the test split.
+    from housing.data import load_split
+    from housing.registry import load_model
+
+    test = load_split(root / "data")[1]
+    model = champion_intervals(trained_registry)
+    features = test.loc[:, list(FEATURE_NAMES)]
+    pipeline = load_model("california-housing", "champion", tracking_uri=trained_registry)
+    errors = np.abs(test[TARGET.name].to_numpy() - pipeline.predict(features))
+    sigma = np.maximum(model.sigma_model.predict(features.to_numpy(float)), model.floor)
+    rng = np.random.default_rng(3)
+    windows = [rng.choice(len(test), 1000, replace=False) for _ in range(20)]
+    estimated = np.array([sigma[w].mean() for w in windows])
+    realized = np.array([errors[w].mean() for w in windows])
+    assert plain["estimated_mae"] == pytest.approx(estimated.mean(), rel=1e-9)
+    assert plain["realized_mae"] == pytest.approx(realized.mean(), rel=1e-9)
+    within = np.mean(np.abs(estimated / realized - 1) <= 0.10)
+    assert plain["within_tolerance"] == pytest.approx(within)
+    assert within >= 0.8  # the quick test model; the README reports the real champion
+
+
+def test_estimate_calibrate_without_a_champion_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prepared_data_dir: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from housing.cli import app as cli
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setenv("HOUSING_DATA_DIR", str(prepared_data_dir))
+    result = CliRunner().invoke(cli, ["estimate-calibrate", "--trials", "2"])
+    assert result.exit_code == 1
+    assert "no champion" in result.output and "housing train" in result.output

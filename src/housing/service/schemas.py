@@ -329,6 +329,12 @@ class LogRecord(BaseModel):
     actual: float | None
     contributions: dict[str, float] | None = None
     """/explain rows: the base value and each player's Shapley value."""
+    interval_level: float | None = None
+    interval_low: float | None = None
+    interval_high: float | None = None
+    intervals: list[list[float] | None] | None = Field(
+        None, description="A batch's [low, high] per row (null for a rejected row)"
+    )
 
 
 class LogPage(BaseModel):
