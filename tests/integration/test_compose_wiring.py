@@ -1,6 +1,7 @@
 """Proof without Docker: run each docker-compose service's command as a local process.
 
-No Docker engine runs here, so this test reads docker-compose.yml and the Dockerfile and starts
+`make test` runs no Docker engine (`make test-docker` brings the real stack up: test_compose_up.py),
+so this test reads docker-compose.yml and the Dockerfile and starts
 what they describe, with their environment (compose `environment` over the image's `ENV`),
 nothing restated: service hostnames become 127.0.0.1, listening ports become free loopback
 ports, and container paths become local ones (named volumes -> temporary folders, bind mounts ->
