@@ -20,7 +20,7 @@ export SCIKIT_LEARN_DATA := $(SHARED_DATA)
 endif
 endif
 
-.PHONY: help install install-dev system-deps run test test-docker lint format data train repro serve ui bench bench-train bench-ui bench-inprocess bench-explain reliability clean
+.PHONY: help install install-dev system-deps run test test-docker lint format data train repro serve ui bench bench-train bench-ui bench-inprocess bench-explain bench-log reliability clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -106,6 +106,11 @@ bench-ui: install-dev system-deps ## Page-load times of the UI against an API wi
 	$(HOUSING) data
 	$(HOUSING) train --if-no-champion
 	$(PY) scripts/bench_ui.py
+
+bench-log: install system-deps ## The prediction log at 0.1M and 5M rows: UI filters, /predict p99, a 30-day purge (wrk)
+	$(HOUSING) data
+	$(HOUSING) train --if-no-champion
+	$(PY) scripts/bench_log.py
 
 reliability: install-dev ## 50 Locust users for 2 min on the champion: req/s, p95, errors, rows vs requests
 	$(HOUSING) data

@@ -275,3 +275,28 @@ def test_the_size_gauges_show_the_logs_figures(tmp_path: Path) -> None:
         sum(day.bytes for day in retention.archived_days(engine).values())
     )
     engine.dispose()
+
+
+def test_export_reads_days_archived_before_a_column_was_added(tmp_path: Path) -> None:
+    """Other changes add columns to the log: a day archived before lacks them (nulls)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    engine = _engine(tmp_path)
+    schema = retention._arrow_schema()
+    older = pa.schema([field for field in schema if field.name != "feedback_key"])
+    row = dict.fromkeys(older.names) | {
+        "id": "a" * 32,
+        "created_at": datetime(2026, 1, 1, 1, tzinfo=UTC),
+        "endpoint": "/predict",
+        "status": 200,
+        "latency_ms": 1.0,
+    }
+    day = tmp_path / "archive" / "day=2026-01-01"
+    day.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([row], schema=older), day / "rows.parquet")
+    out = tmp_path / "out.parquet"
+    assert retention.export(engine, tmp_path / "archive", out, None, None) == 1
+    exported = pq.read_table(out).to_pylist()
+    assert exported[0]["id"] == "a" * 32 and exported[0]["feedback_key"] is None
+    engine.dispose()

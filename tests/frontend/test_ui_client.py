@@ -90,3 +90,51 @@ def test_an_answer_of_another_shape_is_a_plain_error() -> None:
 
     with pytest.raises(ApiError, match="POST /predict has an unexpected shape"):
         parse(Prediction, {"value": 1.0}, "POST /predict")
+
+
+def test_the_history_read_pages_by_cursor_and_returns_every_row_once(tmp_path) -> None:
+    """The UI client against a real `housing serve` (no model needed for the log): 1,300 rows
+    read in pages of 500 while another writer keeps logging newer rows."""
+    import threading
+
+    from ui_live import api_env, free_port, start_api, stop, wait_for
+
+    from housing.features import typical_row
+    from housing.service import log as prediction_log
+
+    database = tmp_path / "log.db"
+    engine = prediction_log.create_log_engine(f"sqlite:///{database}", timeout_seconds=10)
+    prediction_log.migrate(engine)
+
+    def rows(count: int) -> list[dict]:
+        made = [
+            prediction_log.new_row("/predict", status=200, latency_ms=1.0) for _ in range(count)
+        ]
+        return [dict(row, inputs=typical_row()) for row in made]
+
+    before = rows(1300)
+    prediction_log.write_rows(engine, before)
+    env = api_env(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path, database)
+    port = free_port()
+    process = start_api(env, port, tmp_path / "api.log")
+    stop_writing = threading.Event()
+
+    def keep_writing() -> None:
+        while not stop_writing.wait(0.01):
+            prediction_log.write_rows(engine, rows(5))
+
+    writer = threading.Thread(target=keep_writing)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health", process)
+        writer.start()
+        api = ApiClient(UISettings(api_url=f"http://127.0.0.1:{port}"))
+        read = api.predictions(limit=100_000, status=200)
+    finally:
+        stop_writing.set()
+        if writer.is_alive():
+            writer.join()
+        stop(process)
+        engine.dispose()
+    ids = [record.id for record in read]
+    assert len(ids) == len(set(ids))
+    assert {row["id"] for row in before} <= set(ids)

@@ -197,9 +197,11 @@ JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 def _sqlite_pragmas(background_checkpoints: bool) -> Any:
     def configure(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        # Takes effect only on a file without tables yet (a new log): purged pages can then be
-        # handed back to the file system in small steps (``PRAGMA incremental_vacuum``).
-        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        # Only on a new, empty file (it cannot change once tables exist, and setting it writes,
+        # which a read-only file refuses): purged pages can then be handed back to the file
+        # system in small steps (``PRAGMA incremental_vacuum``).
+        if cursor.execute("PRAGMA page_count").fetchone()[0] == 0:
+            cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT_BYTES}")
         cursor.execute("PRAGMA synchronous=NORMAL")

@@ -403,7 +403,13 @@ def export(
     import pyarrow.parquet as pq
 
     schema = _arrow_schema()
-    archived = read_archive(archive_dir, since, until).select(schema.names).cast(schema)
+    archived = read_archive(archive_dir, since, until)
+    for name in schema.names:  # a column added to the log after a day was archived: nulls
+        if name not in archived.column_names:
+            archived = archived.append_column(
+                schema.field(name), pa.nulls(archived.num_rows, schema.field(name).type)
+            )
+    archived = archived.select(schema.names).cast(schema)
     live_rows = [row for chunk in _row_chunks(engine, since or EPOCH, until) for row in chunk]
     live = pa.Table.from_pylist(live_rows, schema=schema)
     archived = archived.filter(pc.invert(pc.is_in(archived["id"], live["id"])))
