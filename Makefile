@@ -20,7 +20,7 @@ export SCIKIT_LEARN_DATA := $(SHARED_DATA)
 endif
 endif
 
-.PHONY: help install install-dev system-deps run test test-docker lint format data train repro serve ui bench bench-train bench-ui bench-inprocess bench-explain bench-log reliability clean
+.PHONY: help install install-dev system-deps run test test-docker lint format data train repro serve ui bench bench-train bench-models bench-ui bench-inprocess bench-explain bench-log reliability clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ repro: install ## Run the DVC pipeline (data -> train): reruns only the stages w
 
 bench-train: install ## Time `housing train` end to end into a throwaway MLflow store
 	scripts/bench_train.sh
+
+bench-models: install ## Every candidate on five split seeds and a spatial hold-out (README table)
+	nice $(HOUSING) benchmark-models --seeds 0 1 2 3 42
 
 run: install ## Install, prepare data, train if no champion exists, start the API and the UI
 	$(HOUSING) data

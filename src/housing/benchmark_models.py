@@ -229,9 +229,15 @@ def table(summary: dict[str, Any]) -> list[str]:
     for name in [*summary["candidates"], CHAMPION]:
         random, spatial = summary["random_split"].get(name), summary["spatial"].get(name)
         cells = [_cell(random, m) for m in METRICS] + [_cell(spatial, m) for m in METRICS]
-        label = f"champion ({', '.join(summary['champions'])})" if name == CHAMPION else name
+        label = f"champion ({_picked(summary['champions'])})" if name == CHAMPION else name
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _picked(champions: Sequence[str]) -> str:
+    """``gradient_boosting ×4, linear ×1``: which candidate validation picked, how often."""
+    counts = pd.Series(list(champions)).value_counts()
+    return ", ".join(f"{name} ×{count}" for name, count in counts.items())
 
 
 def sample_rows(frame: pd.DataFrame, rows: int | None, seed: int) -> pd.DataFrame:
