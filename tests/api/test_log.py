@@ -101,7 +101,8 @@ def test_migration_0003_keeps_the_newest_of_feedback_doubled_before_it(tmp_path:
     rows = [feedback_row(doubled, 1.0), feedback_row(doubled, 2.0), feedback_row(single, 3.0)]
     rows[1]["created_at"] = rows[0]["created_at"] + timedelta(seconds=1)  # the newest
     refused = dict(feedback_row(single, 4.0), status=409)  # a 409 row never gets the key
-    before = [c for c in prediction_log.prediction_log.columns if c.name != "feedback_key"]
+    later = ("feedback_key", "contributions")  # added by 0003 and by 0005
+    before = [c for c in prediction_log.prediction_log.columns if c.name not in later]
     old_table = sa.table("prediction_log", *(sa.column(c.name, c.type) for c in before))
     with engine.begin() as connection:
         for row in [*rows, refused]:
