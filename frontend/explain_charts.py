@@ -61,8 +61,8 @@ def waterfall(explanation: Explanation) -> alt.LayerChart:
     """Horizontal bars from each step's start to its end, in order, with the change written."""
     frame = waterfall_frame(explanation)
     order = list(frame["step"])
-    base = alt.Chart(frame, title="Why this value: base value → contributions → prediction")
-    y = alt.Y("step:N", sort=order, title=None)
+    base = alt.Chart(frame).properties(height=30 * len(frame))
+    y = alt.Y("step:N", sort=order, title=None, axis=alt.Axis(labelLimit=320))
     bars = base.mark_bar(size=18).encode(
         y=y,
         x=alt.X("start:Q", title="house value ($)", axis=alt.Axis(format="$,.0f")),
@@ -75,7 +75,7 @@ def waterfall(explanation: Explanation) -> alt.LayerChart:
         .encode(y=y, x=alt.X("max_end:Q"), text="label:N")
         .transform_calculate(max_end="max(datum.start, datum.end)")
     )
-    return (bars + text).properties(height=32 * len(frame))
+    return bars + text
 
 
 def what_if_frame(curve: WhatIf) -> pd.DataFrame:

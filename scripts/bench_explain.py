@@ -106,6 +106,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=20, help="each /predict load phase")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections")
+    parser.add_argument(
+        "--explain-predict", choices=["served", "pipeline"], default="served",
+        help="HOUSING_EXPLAIN_PREDICT: coalitions through treelite (served) or scikit-learn",
+    )  # fmt: skip
     args = parser.parse_args()
     settings = ServiceSettings()
     config = BenchConfig(duration=args.seconds, connections=args.connections, threads=1)
@@ -115,7 +119,8 @@ def main() -> None:
         env = {**os.environ, "HOUSING_DATABASE_URL": f"sqlite:///{folder}/log.db",
                "HOUSING_RATE_LIMIT": "", "HOUSING_EXPLAIN_RATE_LIMIT": "",
                "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
-               "HOUSING_LOG_LEVEL": "WARNING"}  # fmt: skip
+               "HOUSING_LOG_LEVEL": "WARNING",
+               "HOUSING_EXPLAIN_PREDICT": args.explain_predict}  # fmt: skip
         command = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
                    "--host", "127.0.0.1", "--port", str(port), *UVICORN_FLAGS]  # fmt: skip
         with server(command, env, f"{base}/ready", config.startup_timeout):

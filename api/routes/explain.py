@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -95,8 +96,11 @@ async def explain(
     explainer = model.explain.explainer  # type: ignore[union-attr]
     features = [values[name] for name in FEATURE_NAMES]
     row.update(model_name=model.name, model_version=model.version)
+    predict = model.predict
+    if runtime.settings.explain_predict == "pipeline" and model.compiled is not None:
+        predict = replace(model, compiled=None).predict  # the pipeline, checked against it
     try:
-        result = await explain_pool(request.app).run(explainer.explain, model.predict, features)
+        result = await explain_pool(request.app).run(explainer.explain, predict, features)
         if not np.isfinite([result.prediction, *result.contributions.values()]).all():
             raise ValueError("non-finite explanation")
     except Exception as exc:

@@ -10,7 +10,9 @@ values and the others take a background row's values (interventional: the backgr
 not conditioned on ``S``), averaged over a fixed background sample of the training split stored
 with the model version (``BACKGROUND_ARTIFACT``). The model is the whole served pipeline, raw
 features in, prediction out, called through the service's own predict function (treelite when
-compiled), so the explanation is of exactly what /predict serves.
+compiled), so the explanation is of exactly what /predict serves (``HOUSING_EXPLAIN_PREDICT=
+pipeline`` sends the coalitions to the scikit-learn pipeline instead, which agrees with treelite
+to 1e-9 and is faster on thousands of rows).
 
 **Exact.** All 2**7 = 128 coalitions are enumerated and the Shapley weights applied in closed
 form, so ``base_value + sum(contributions) == prediction`` holds to float rounding (efficiency),
@@ -55,10 +57,11 @@ PLAYER_OF: dict[str, str] = {name: player for player, names in GROUPS.items() fo
 BACKGROUND_ROWS = 50
 """Background rows stored with a model version. The explanation is exact for the background it
 is given; the size sets how well that background stands for the training split, and the cost of
-every explanation: 128 coalitions x 50 rows = 6,400 rows in one predict. The served champion's
-trees (300, up to 63 leaves, evaluated by treelite) cost about 10-40 us per row on this machine,
-so 100 rows (12,800) could not answer in 100 ms; with 50 the mean prediction over the background
-is within about sd/7 (~$15,000) of the training split's, which moves only the base value.
+every explanation, linear in it: 128 coalitions x 50 rows = 6,400 rows in one predict. Measured
+on the 300-tree champion on the shared 2-core machine (load ~12): treelite ~170 us per row,
+scikit-learn ~40 us, so 100 rows (12,800) would double a cost already far above 100 ms. With 50
+the mean prediction over the background is within about sd/7 (~$15,000) of the training split's,
+which moves only the base value, never the additivity.
 """
 BACKGROUND_SEED = 20_240_115
 BACKGROUND_ARTIFACT = "explain/background.csv"

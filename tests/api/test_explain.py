@@ -220,3 +220,15 @@ def test_the_background_is_a_seeded_training_sample_stored_with_the_version(
     assert version.run_id == client.app.state.runtime.holder.current.run_id
     np.testing.assert_array_equal(explainer.background, expected)  # exact round trip
     assert client.post("/explain", json=typical_row()).json()["background_rows"] == len(expected)
+
+
+def test_coalitions_through_the_pipeline_add_up_to_the_served_prediction(
+    trained_registry: str, tmp_path: Path
+) -> None:
+    settings = settings_for(trained_registry, tmp_path, explain_predict="pipeline")
+    with TestClient(create_app(settings)) as client:
+        assert client.app.state.runtime.holder.current.compiled is not None  # else no difference
+        for house in random_houses(20, seed=11):
+            body = client.post("/explain", json=house).json()
+            served = client.post("/predict", json=house).json()
+            assert abs(total(body) - served["prediction"]) <= 1e-6

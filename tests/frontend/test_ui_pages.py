@@ -99,6 +99,11 @@ def test_predict_form_is_built_from_the_schema_and_shows_the_prediction(live: Li
         f"${low:,.0f} and ${high:,.0f}**"
     )
     assert sentence in [m.value for m in at.markdown]
+    explained = httpx.post(f"{live.url}/explain", json=house).json()
+    assert f"base ${explained['base_value_dollars']:,.0f} → " in text_of(at)
+    assert len(at.get("vega_lite_chart")) == 2  # the waterfall and the first what-if curve
+    at.selectbox(key="whatif-feature").set_value("Latitude").run()
+    assert not at.exception and "refused by the API's rules" in text_of(at)
 
 
 @pytest.mark.parametrize(
@@ -266,6 +271,9 @@ def test_models_page_names_champion_and_compares_candidates(live: LiveApi) -> No
     assert sorted(table["candidate"]) == expected
     for column in ("rmse", "mae", "r2", "fit_seconds"):
         assert table[column].notna().all(), column
+    assert models["champion_importances"]  # charted beside the candidates
+    assert len(at.get("vega_lite_chart")) == 2
+    assert "Permutation importance on the test split" in text_of(at)
 
 
 def test_service_page_reports_rates_latency_errors_and_live_rmse(live: LiveApi) -> None:

@@ -7,7 +7,7 @@ tests override it (``app.dependency_overrides``) or pass a ``ServiceSettings`` t
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -63,6 +63,10 @@ class ServiceSettings(BaseSettings):
     """Per-client limit in slowapi/limits notation ("100/second", "6000/minute"); "" = off."""
     explain_rate_limit: str = "20/second"
     """Per-client limit on /explain and /explain/what-if (each costs ~100 predicts); "" = off."""
+    explain_predict: Literal["served", "pipeline"] = "served"
+    """Which predict evaluates /explain's coalitions: the served one (treelite when compiled:
+    exact for /predict) or the scikit-learn pipeline's (agrees with it to 1e-9; measured ~4x
+    faster on 6,400 rows, where treelite's interpreter is slower than scikit-learn's)."""
     max_body_bytes: int = Field(1_048_576, gt=0)
     """Larger request bodies get a 413 (a 1,000-house batch is about 200 kB)."""
     predictions_max_bytes: int = Field(4_194_304, ge=65_536)
