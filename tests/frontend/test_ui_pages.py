@@ -101,7 +101,7 @@ def test_predict_form_is_built_from_the_schema_and_shows_the_prediction(live: Li
     assert sentence in [m.value for m in at.markdown]
     explained = httpx.post(f"{live.url}/explain", json=house).json()
     assert f"base ${explained['base_value_dollars']:,.0f} → " in text_of(at)
-    assert len(at.get("vega_lite_chart")) == 2  # the waterfall and the first what-if curve
+    assert len(at.get("vega_lite_chart")) == 3  # the range, the waterfall, the first what-if curve
     at.selectbox(key="whatif-feature").set_value("Latitude").run()
     assert not at.exception and "refused by the API's rules" in text_of(at)
 
