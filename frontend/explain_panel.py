@@ -30,7 +30,10 @@ def show(house: dict[str, float], schema: list[FeatureSpec]) -> None:
     st.subheader("Why this value", anchor=False)
     with api_errors(stop=False, where="explain"):
         explanation = load_explanation(api_url, key)
-        st.altair_chart(explanation_chart(explanation), key="explain-waterfall")
+        steps = len(explanation.contributions) + 2  # with the base and the prediction
+        st.altair_chart(
+            explanation_chart(explanation), key="explain-waterfall", height=32 * steps + 90
+        )
         st.caption(explain_charts.waterfall_caption(explanation))
         st.caption(
             f"{explanation.method}, against a fixed sample of model version "

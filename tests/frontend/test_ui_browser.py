@@ -132,27 +132,42 @@ def test_predict_in_the_browser(page, live_api: LiveApi) -> None:
     shoot(page, "2-predict-result")
 
 
+def pick(page, option: str, attempts: int = 3) -> None:
+    """Choose ``option`` in the page's select box (a rerun that lands while the list is open
+    closes it, so the list is reopened until the option can be clicked)."""
+    for attempt in range(attempts):
+        page.wait_for_function(DONE, timeout=TIMEOUT_MS)
+        page.get_by_test_id("stSelectbox").click()
+        choice = page.get_by_role("option", name=option)
+        try:
+            choice.wait_for(timeout=5_000)
+            choice.click()
+            return
+        except Exception:  # noqa: BLE001 - the list closed under us: open it again
+            if attempt == attempts - 1:
+                raise
+
+
 def test_the_waterfall_and_a_what_if_curve_in_the_browser(page, live_api: LiveApi) -> None:
     """After a prediction: the waterfall says how the value is made; a what-if input is picked
-    and its curve drawn (Latitude: far north or south of the house leaves the state)."""
+    and its curve drawn (Longitude: west into the Pacific, east into Arizona, refused)."""
     settle(page, "Predict a house value")
     field(page, "MedInc").fill("8")
     page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
     page.get_by_role("heading", name="Why this value").wait_for(timeout=TIMEOUT_MS)
-    page.wait_for_function(DONE, timeout=TIMEOUT_MS)
 
     schema = httpx.get(f"{live_api.url}/schema").json()["features"]
     house = {f["name"]: f["typical"] for f in schema} | {"MedInc": 8.0}
     explained = httpx.post(f"{live_api.url}/explain", json=house).json()
-    body = page.locator("body").inner_text()
-    assert f"base ${explained['base_value_dollars']:,.0f} → " in body
-    assert f"→ ${explained['prediction_dollars']:,.0f}" in body
+    words = f"base ${explained['base_value_dollars']:,.0f} → "
+    page.get_by_text(words, exact=False).wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_function(DONE, timeout=TIMEOUT_MS)
+    assert f"→ ${explained['prediction_dollars']:,.0f}" in page.locator("body").inner_text()
     charts = page.get_by_test_id("stVegaLiteChart")
     charts.first.locator("canvas, svg").first.wait_for(timeout=TIMEOUT_MS)
     assert charts.count() == 2  # the waterfall and the curve of the first input
 
-    page.get_by_test_id("stSelectbox").click()
-    page.get_by_role("option", name="Longitude").click()
+    pick(page, "Longitude")
     page.wait_for_function(DONE, timeout=TIMEOUT_MS)
     curve = httpx.post(
         f"{live_api.url}/explain/what-if", json={"house": house, "feature": "Longitude"}
