@@ -22,6 +22,7 @@ def settings_for(tracking_uri: str, folder: Path, **overrides: Any) -> ServiceSe
         "database_url": f"sqlite:///{folder / 'predictions.db'}",
         "MLFLOW_TRACKING_URI": tracking_uri,
         "rate_limit": "",
+        "explain_rate_limit": "",  # tests of the limits set them
         "api_key": API_KEY,
         "reload_interval_seconds": 3600,
     }

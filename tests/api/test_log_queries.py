@@ -70,6 +70,7 @@ def test_migration_0005_indexes_an_existing_0004_log_and_analyzes_it(tmp_path: P
             )
         )
     assert "ix_prediction_log_status_created_at" in plan
+    prediction_log.migrate(engine)  # the later revisions' columns, for the full-row reads
     assert len(prediction_log.page(engine, limit=500)) == 300
     assert len(prediction_log.page(engine, limit=500, status=422)) == 30
     engine.dispose()

@@ -165,7 +165,7 @@ def test_the_waterfall_and_a_what_if_curve_in_the_browser(page, live_api: LiveAp
     assert f"→ ${explained['prediction_dollars']:,.0f}" in page.locator("body").inner_text()
     charts = page.get_by_test_id("stVegaLiteChart")
     charts.first.locator("canvas, svg").first.wait_for(timeout=TIMEOUT_MS)
-    assert charts.count() == 2  # the waterfall and the curve of the first input
+    assert charts.count() == 3  # the range, the waterfall and the curve of the first input
 
     pick(page, "Longitude")
     page.wait_for_function(DONE, timeout=TIMEOUT_MS)
@@ -174,7 +174,7 @@ def test_the_waterfall_and_a_what_if_curve_in_the_browser(page, live_api: LiveAp
     ).json()
     caption = f"{curve['refused']} of {len(curve['points'])} values refused"
     page.get_by_text(caption).wait_for(timeout=TIMEOUT_MS)
-    assert page.get_by_test_id("stVegaLiteChart").count() == 2  # waterfall and curve
+    assert page.get_by_test_id("stVegaLiteChart").count() == 3  # range, waterfall, curve
     shoot(page, "2b-predict-explanation")
 
 

@@ -97,7 +97,7 @@ def test_the_history_read_pages_by_cursor_and_returns_every_row_once(tmp_path) -
     read in pages of 500 while another writer keeps logging newer rows."""
     import threading
 
-    from ui_live import api_env, free_port, start_api, stop, wait_for
+    from ui_live import READ_KEY, api_env, free_port, start_api, stop, wait_for
 
     from housing.features import typical_row
     from housing.service import log as prediction_log
@@ -128,7 +128,7 @@ def test_the_history_read_pages_by_cursor_and_returns_every_row_once(tmp_path) -
         wait_for(f"http://127.0.0.1:{port}/health", process)
         writer.start()
         api = ApiClient(UISettings(api_url=f"http://127.0.0.1:{port}"))
-        read = api.predictions(limit=100_000, status=200)
+        read = api.predictions(key=READ_KEY, limit=100_000, status=200)
     finally:
         stop_writing.set()
         if writer.is_alive():

@@ -122,8 +122,12 @@ def api(world: dict) -> Iterator[str]:
                 time.sleep(0.5)
 
 
+TOKENS: dict[str, str] = {}
+"""The feedback token each prediction id was answered with: the attacker quotes its own."""
+
+
 def predicted(url: str, houses: pd.DataFrame) -> tuple[list[str], np.ndarray]:
-    """Batch predictions of ``houses``: their prediction ids and values."""
+    """Batch predictions of ``houses``: their prediction ids and values (tokens in TOKENS)."""
     ids, values = [], []
     bodies = [
         {k: float(v) for k, v in row.items()}
@@ -136,6 +140,7 @@ def predicted(url: str, houses: pd.DataFrame) -> tuple[list[str], np.ndarray]:
         assert answer.status_code == 200, answer.text
         for row in answer.json()["results"]:
             ids.append(row["prediction_id"])
+            TOKENS[row["prediction_id"]] = answer.json()["feedback_token"]
             values.append(row["prediction"])
     return ids, np.array(values)
 
@@ -151,7 +156,11 @@ def send_feedback(
 
             async def one(prediction_id: str, actual: float) -> int:
                 async with limit:
-                    body = {"prediction_id": prediction_id, "actual": float(actual)}
+                    body = {
+                        "prediction_id": prediction_id,
+                        "actual": float(actual),
+                        "feedback_token": TOKENS[prediction_id],
+                    }
                     return (await client.post("/feedback", json=body)).status_code
 
             return await asyncio.gather(*(one(i, a) for i, a in zip(ids, labels, strict=True)))

@@ -50,13 +50,17 @@ def served(client: TestClient, held_out: pd.DataFrame) -> pd.DataFrame:
     """600 test houses served (one batch of 500, 100 one by one), 200 of them labelled."""
     frame = held_out.iloc[:600].reset_index(drop=True)
     records = frame.loc[:, list(FEATURE_NAMES)].to_dict("records")
-    batch = client.post("/predict/batch", json={"houses": records[:500]}).json()["results"]
-    ids = [item["prediction_id"] for item in batch]
+    batch = client.post("/predict/batch", json={"houses": records[:500]}).json()
+    ids = [item["prediction_id"] for item in batch["results"]]
+    tokens = [batch["feedback_token"]] * len(ids)  # one token for all of a batch's rows
     for house in records[500:]:
-        ids.append(client.post("/predict", json=house).json()["prediction_id"])
+        answered = client.post("/predict", json=house).json()
+        ids.append(answered["prediction_id"])
+        tokens.append(answered["feedback_token"])
     for index in range(0, 600, 600 // LABELLED):  # batch rows and single ones
         actual = float(frame.loc[index, TARGET.name])
-        response = client.post("/feedback", json={"prediction_id": ids[index], "actual": actual})
+        body = {"prediction_id": ids[index], "actual": actual, "feedback_token": tokens[index]}
+        response = client.post("/feedback", json=body)
         assert response.status_code == 200, response.text
     return frame
 

@@ -480,7 +480,10 @@ def bounded_page(
     order = (t.c.created_at.desc(), t.c.id.desc())
     stored = [
         sa.func.coalesce(sa.func.length(sa.cast(column, sa.Text)), 0)
-        for column in (t.c.inputs, t.c.raw_body, t.c.predictions, t.c.error)
+        for column in (
+            *(t.c.inputs, t.c.raw_body, t.c.predictions, t.c.error),
+            *(t.c.intervals, t.c.contributions),
+        )
     ]
     sizes = sa.select(t.c.id, sum(stored[1:], stored[0]))
     sizes = _filtered(sizes, since, until, status, endpoint, before)
